@@ -1,0 +1,2 @@
+export { COMMANDS } from './commands/index.js';
+export type { QtkCommand } from './command.js';

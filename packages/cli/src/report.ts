@@ -1,0 +1,12 @@
+// Errors a user caused are printed as one message; anything else keeps its stack for a bug report.
+export function reportFatal(err: unknown): never {
+  const e = err as { name?: string; message?: string; stack?: string; userFacing?: boolean; code?: string };
+  const userFacing = e?.userFacing === true || e?.name === 'UsageError' || e?.name === 'QtkError';
+  if (userFacing) {
+    console.error(`qtk: ${e.message}`);
+  } else {
+    console.error(e?.stack ?? String(err));
+    console.error('qtk: unexpected error; please report it with the command you ran.');
+  }
+  process.exit(1);
+}
