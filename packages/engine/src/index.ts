@@ -1,1 +1,13 @@
-export {};
+// @qtk/engine: ggml through FFI (koffi) on node-llama-cpp's prebuilt libraries.
+export * from './ggml/lib.js';
+export * from './ggml/tensor.js';
+export * from './ggml/context.js';
+export * from './ggml/backend.js';
+export * from './model/hparams.js';
+export * from './model/build.js';
+export * from './model/attention.js';
+export * from './model/weights.js';
+export * from './model/qwen3.js';
+export * from './model/qwen35.js';
+export * from './model/model.js';
+export * from './reference/index.js';

@@ -1,1 +1,2 @@
-export {};
+// @qtk/lora: dataset builder, trainer, adapter formats, merge.
+export * from './dataset/index.js';

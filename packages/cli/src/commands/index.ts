@@ -1,6 +1,8 @@
 // The command table: one file per command, listed in the order `qtk --help` shows them.
 // Only commands that work are listed here.
 import type { QtkCommand } from '../command.js';
+import { convertCommand } from './convert.js';
 import { inspectCommand } from './inspect.js';
+import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [inspectCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, inspectCommand, serveCommand];

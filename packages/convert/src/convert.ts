@@ -1,0 +1,68 @@
+// Executes a conversion plan: metadata, tensor infos, then tensor data streamed chunk by chunk into a
+// GgufWriter (temp file + rename). Any failure or Ctrl-C deletes the temp file: no partial .gguf remains.
+import { createProgress, GgufWriter, QtkError } from '@qtk/core';
+import { planConversion, type ConversionPlan, type ConvertOptions } from './plan.js';
+import { tensorChunks } from './tensor-data.js';
+
+export interface ConvertResult {
+  plan: ConversionPlan;
+  output: string;
+  /** Bytes written (the output file size). */
+  bytes: number;
+  seconds: number;
+}
+
+export interface RunOptions {
+  /** Stops the run (as Ctrl-C does): the writer aborts and the temp file is removed. */
+  signal?: AbortSignal;
+  /** Test hook: wraps the writer before use (e.g. to simulate a full disk). */
+  wrapWriter?: (w: GgufWriter) => GgufWriter;
+}
+
+/** Plans and converts a checkpoint; returns once the output file is complete and renamed into place. */
+export async function convertCheckpoint(opts: ConvertOptions & RunOptions): Promise<ConvertResult> {
+  const plan = await planConversion(opts);
+  try {
+    const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+    for (const n of plan.notices) log(n);
+    return await writePlan(plan, opts);
+  } finally {
+    await plan.checkpoint.close();
+  }
+}
+
+export async function writePlan(plan: ConversionPlan, opts: { force?: boolean } & RunOptions = {}): Promise<ConvertResult> {
+  const start = performance.now();
+  const interrupted = new AbortController();
+  const onSigint = () => interrupted.abort(new QtkError('interrupted (Ctrl-C); the partial output was removed. Run the command again to convert.'));
+  process.once('SIGINT', onSigint);
+  const stop = () => opts.signal?.aborted ? opts.signal.reason : interrupted.signal.aborted ? interrupted.signal.reason : undefined;
+
+  let writer: GgufWriter | undefined;
+  const progress = createProgress({ title: 'convert', total: plan.fileSize, kind: 'bytes' });
+  try {
+    writer = await GgufWriter.create(plan.output, { overwrite: opts.force });
+    if (opts.wrapWriter) writer = opts.wrapWriter(writer);
+    for (const e of plan.metadata) {
+      if (e.type === 'ARRAY') writer.addArray(e.key, e.elemType, e.value);
+      else writer.add(e.key, e.type, e.value);
+    }
+    for (const t of plan.tensorPlan.tensors) writer.addTensorInfo(t.ggufName, t.ne, t.type);
+    for (const t of plan.tensorPlan.tensors) {
+      for await (const chunk of tensorChunks(plan.checkpoint, t)) {
+        const why = stop();
+        if (why !== undefined) throw why;
+        await writer.writeTensorData(t.ggufName, chunk);
+        progress.tick(chunk.length, t.ggufName);
+      }
+    }
+    await writer.finish();
+  } catch (e) {
+    await writer?.abort().catch(() => {});
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    progress.done();
+  }
+  return { plan, output: plan.output, bytes: plan.fileSize, seconds: (performance.now() - start) / 1000 };
+}

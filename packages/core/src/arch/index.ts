@@ -1,0 +1,10 @@
+export * from './types.js';
+export * from './hparams.js';
+export * from './common.js';
+export * from './permutations.js';
+export * from './registry.js';
+export { qwen3_5 } from './qwen3_5.js';
+export { qwen3 } from './qwen3.js';
+export { qwen2 } from './qwen2.js';
+export { llama } from './llama.js';
+export * from './outtype.js';

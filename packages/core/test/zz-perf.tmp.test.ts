@@ -1,0 +1,27 @@
+import { it } from 'vitest';
+import * as os from 'node:os'; import * as path from 'node:path'; import { promises as fs } from 'node:fs';
+import { GgufReader, GgufWriter } from '../src/index.js';
+import { gguf } from '@huggingface/gguf';
+it('perf', async () => {
+  const file = path.join(os.tmpdir(), 'perf.gguf');
+  const tokens = Array.from({ length: 248_320 }, (_, i) => `Ġtoken${i}`);
+  const merges = Array.from({ length: 247_587 }, (_, i) => `a${i} b${i}`);
+  let t = performance.now();
+  const w = await GgufWriter.create(file, { overwrite: true });
+  w.addArray('tokenizer.ggml.tokens', 'STRING', tokens);
+  w.addArray('tokenizer.ggml.token_type', 'INT32', new Int32Array(tokens.length).fill(1));
+  w.addArray('tokenizer.ggml.merges', 'STRING', merges);
+  w.addTensorInfo('x', [1024, 1024], 'F32');
+  const chunk = new Uint8Array(4096);
+  for (let i = 0; i < 1024; i++) await w.writeTensorData('x', chunk);
+  await w.finish();
+  console.log('write', (performance.now() - t).toFixed(0), 'ms');
+  t = performance.now();
+  const r = await GgufReader.open(file);
+  console.log('read', (performance.now() - t).toFixed(0), 'ms');
+  await r.close();
+  t = performance.now();
+  await gguf(file, { allowLocalFile: true });
+  console.log('hf read', (performance.now() - t).toFixed(0), 'ms');
+  await fs.rm(file);
+});

@@ -1,0 +1,191 @@
+// Raw koffi bindings to node-llama-cpp 3.21.1's prebuilt ggml (ggml 0.23.0). Every pointer is a
+// BigInt (koffi 3); nothing here validates arguments — ops.ts does, because a GGML_ASSERT aborts.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import koffi, { type LibraryHandle } from 'koffi';
+import { QtkError } from '@qtk/core';
+
+const require = createRequire(import.meta.url);
+
+/** One ggml build shipped by node-llama-cpp: its package, its folder and its registry library. */
+export const GGML_VARIANTS = {
+  cpu: { pkg: '@node-llama-cpp/linux-x64', dir: 'bins/linux-x64', registry: 'libggml.v0.4.0.so' },
+  cuda: { pkg: '@node-llama-cpp/linux-x64-cuda', dir: 'bins/linux-x64-cuda', registry: 'libggml.cuda.v0.4.0.so' },
+  vulkan: { pkg: '@node-llama-cpp/linux-x64-vulkan', dir: 'bins/linux-x64-vulkan', registry: 'libggml.vulkan.v0.4.0.so' },
+} as const;
+export type GgmlVariant = keyof typeof GGML_VARIANTS;
+
+/** The folder holding a variant's libraries, or undefined when its package is not installed. */
+export function variantBinDir(variant: GgmlVariant): string | undefined {
+  const v = GGML_VARIANTS[variant];
+  // the packages have an "exports" map without package.json, so look in node_modules folders
+  for (const nm of require.resolve.paths(v.pkg) ?? []) {
+    const dir = path.join(nm, v.pkg, v.dir);
+    if (existsSync(path.join(dir, 'libggml-base.so')) && existsSync(path.join(dir, v.registry))) return dir;
+  }
+  return undefined;
+}
+
+export type Ptr = bigint;
+
+function declare(base: LibraryHandle, reg: LibraryHandle) {
+  const initParams = koffi.struct('qtk_ggml_init_params', { mem_size: 'size_t', mem_buffer: 'void *', no_alloc: 'bool' });
+  const b = (proto: string) => base.func(proto);
+  const r = (proto: string) => reg.func(proto);
+  const P = 'void *';
+  return {
+    setNThreadsProto: koffi.proto('void qtk_set_n_threads_t(void *backend, int n_threads)'),
+    getExtraBuftsProto: koffi.proto('void *qtk_dev_get_extra_bufts_t(void *dev)'),
+    evalCallbackProto: koffi.proto('bool qtk_sched_eval_cb(void *t, bool ask, void *user_data)'),
+    logCallbackProto: koffi.proto('void qtk_log_cb(int level, const char *text, void *user_data)'),
+    // meta
+    ggml_version: b('const char *ggml_version(void)'),
+    ggml_commit: b('const char *ggml_commit(void)'),
+    ggml_tensor_overhead: b('size_t ggml_tensor_overhead(void)'),
+    ggml_graph_overhead_custom: b('size_t ggml_graph_overhead_custom(size_t size, bool grads)'),
+    ggml_init: base.func('ggml_init', P, [initParams]),
+    ggml_free: b('void ggml_free(void *ctx)'),
+    ggml_type_size: b('size_t ggml_type_size(int type)'),
+    ggml_blck_size: b('int64_t ggml_blck_size(int type)'),
+    ggml_row_size: b('size_t ggml_row_size(int type, int64_t ne)'),
+    ggml_quantize_chunk: b('size_t ggml_quantize_chunk(int type, const float *src, _Out_ uint8_t *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)'),
+    ggml_quantize_requires_imatrix: b('bool ggml_quantize_requires_imatrix(int type)'),
+    ggml_quantize_init: b('void ggml_quantize_init(int type)'),
+    ggml_status_to_string: b('const char *ggml_status_to_string(int status)'),
+    ggml_op_desc: b('const char *ggml_op_desc(void *t)'),
+    ggml_get_name: b('const char *ggml_get_name(void *t)'),
+    ggml_set_name: b('void *ggml_set_name(void *t, const char *name)'),
+    ggml_set_input: b('void ggml_set_input(void *t)'),
+    ggml_set_output: b('void ggml_set_output(void *t)'),
+    ggml_set_param: b('void ggml_set_param(void *t)'),
+    ggml_set_loss: b('void ggml_set_loss(void *t)'),
+    ggml_nbytes: b('size_t ggml_nbytes(void *t)'),
+    // tensors
+    ggml_new_tensor_4d: b('void *ggml_new_tensor_4d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
+    ggml_view_4d: b('void *ggml_view_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offset)'),
+    ggml_reshape_4d: b('void *ggml_reshape_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
+    ggml_permute: b('void *ggml_permute(void *ctx, void *a, int axis0, int axis1, int axis2, int axis3)'),
+    ggml_transpose: b('void *ggml_transpose(void *ctx, void *a)'),
+    ggml_cont: b('void *ggml_cont(void *ctx, void *a)'),
+    ggml_cpy: b('void *ggml_cpy(void *ctx, void *a, void *b)'),
+    ggml_concat: b('void *ggml_concat(void *ctx, void *a, void *b, int dim)'),
+    ggml_repeat_4d: b('void *ggml_repeat_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
+    ggml_get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
+    // ops
+    ggml_mul_mat: b('void *ggml_mul_mat(void *ctx, void *a, void *b)'),
+    ggml_add: b('void *ggml_add(void *ctx, void *a, void *b)'),
+    ggml_sub: b('void *ggml_sub(void *ctx, void *a, void *b)'),
+    ggml_mul: b('void *ggml_mul(void *ctx, void *a, void *b)'),
+    ggml_div: b('void *ggml_div(void *ctx, void *a, void *b)'),
+    ggml_scale: b('void *ggml_scale(void *ctx, void *a, float s)'),
+    ggml_sqr: b('void *ggml_sqr(void *ctx, void *a)'),
+    ggml_sqrt: b('void *ggml_sqrt(void *ctx, void *a)'),
+    ggml_exp: b('void *ggml_exp(void *ctx, void *a)'),
+    ggml_neg: b('void *ggml_neg(void *ctx, void *a)'),
+    ggml_silu: b('void *ggml_silu(void *ctx, void *a)'),
+    ggml_sigmoid: b('void *ggml_sigmoid(void *ctx, void *a)'),
+    ggml_softplus: b('void *ggml_softplus(void *ctx, void *a)'),
+    ggml_sum_rows: b('void *ggml_sum_rows(void *ctx, void *a)'),
+    ggml_swiglu_split: b('void *ggml_swiglu_split(void *ctx, void *a, void *b)'),
+    ggml_rms_norm: b('void *ggml_rms_norm(void *ctx, void *a, float eps)'),
+    ggml_l2_norm: b('void *ggml_l2_norm(void *ctx, void *a, float eps)'),
+    ggml_soft_max_ext: b('void *ggml_soft_max_ext(void *ctx, void *a, void *mask, float scale, float max_bias)'),
+    ggml_rope_ext: b('void *ggml_rope_ext(void *ctx, void *a, void *b, void *c, int n_dims, int mode, int n_ctx_orig, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)'),
+    ggml_rope_multi: b('void *ggml_rope_multi(void *ctx, void *a, void *b, void *c, int n_dims, int *sections, int mode, int n_ctx_orig, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)'),
+    ggml_ssm_conv: b('void *ggml_ssm_conv(void *ctx, void *sx, void *c)'),
+    ggml_gated_delta_net: b('void *ggml_gated_delta_net(void *ctx, void *q, void *k, void *v, void *g, void *beta, void *state, int64_t K)'),
+    ggml_flash_attn_ext: b('void *ggml_flash_attn_ext(void *ctx, void *q, void *k, void *v, void *mask, float scale, float max_bias, float logit_softcap)'),
+    ggml_flash_attn_ext_set_prec: b('void ggml_flash_attn_ext_set_prec(void *a, int prec)'),
+    // graphs
+    ggml_new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
+    ggml_build_forward_expand: b('void ggml_build_forward_expand(void *gf, void *t)'),
+    ggml_build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *gf, void *grad_accs)'),
+    ggml_graph_n_nodes: b('int ggml_graph_n_nodes(void *gf)'),
+    ggml_graph_node: b('void *ggml_graph_node(void *gf, int i)'),
+    ggml_graph_get_grad: b('void *ggml_graph_get_grad(void *gf, void *t)'),
+    ggml_graph_reset: b('void ggml_graph_reset(void *gf)'),
+    // backend objects (ggml-backend.c and ggml-alloc.c live in libggml-base)
+    ggml_backend_name: b('const char *ggml_backend_name(void *backend)'),
+    ggml_backend_free: b('void ggml_backend_free(void *backend)'),
+    ggml_backend_get_default_buffer_type: b('void *ggml_backend_get_default_buffer_type(void *backend)'),
+    ggml_backend_get_device: b('void *ggml_backend_get_device(void *backend)'),
+    ggml_backend_alloc_ctx_tensors: b('void *ggml_backend_alloc_ctx_tensors(void *ctx, void *backend)'),
+    ggml_backend_alloc_ctx_tensors_from_buft: b('void *ggml_backend_alloc_ctx_tensors_from_buft(void *ctx, void *buft)'),
+    ggml_backend_buffer_free: b('void ggml_backend_buffer_free(void *buf)'),
+    ggml_backend_buffer_get_size: b('size_t ggml_backend_buffer_get_size(void *buf)'),
+    ggml_backend_buffer_clear: b('void ggml_backend_buffer_clear(void *buf, uint8_t value)'),
+    ggml_backend_buffer_set_usage: b('void ggml_backend_buffer_set_usage(void *buf, int usage)'),
+    ggml_backend_buft_name: b('const char *ggml_backend_buft_name(void *buft)'),
+    ggml_backend_tensor_set: b('void ggml_backend_tensor_set(void *t, const void *data, size_t offset, size_t size)'),
+    ggml_backend_tensor_get: b('void ggml_backend_tensor_get(void *t, _Out_ void *data, size_t offset, size_t size)'),
+    ggml_backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *gf)'),
+    ggml_backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
+    ggml_backend_synchronize: b('void ggml_backend_synchronize(void *backend)'),
+    ggml_gallocr_new: b('void *ggml_gallocr_new(void *buft)'),
+    ggml_gallocr_reserve: b('bool ggml_gallocr_reserve(void *galloc, void *gf)'),
+    ggml_gallocr_alloc_graph: b('bool ggml_gallocr_alloc_graph(void *galloc, void *gf)'),
+    ggml_gallocr_get_buffer_size: b('size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)'),
+    ggml_gallocr_free: b('void ggml_gallocr_free(void *galloc)'),
+    ggml_backend_sched_new: b('void *ggml_backend_sched_new(void **backends, void **bufts, int n_backends, size_t graph_size, bool parallel, bool op_offload)'),
+    ggml_backend_sched_free: b('void ggml_backend_sched_free(void *sched)'),
+    ggml_backend_dev_name: b('const char *ggml_backend_dev_name(void *dev)'),
+    ggml_backend_dev_description: b('const char *ggml_backend_dev_description(void *dev)'),
+    ggml_backend_dev_type: b('int ggml_backend_dev_type(void *dev)'),
+    ggml_backend_dev_backend_reg: b('void *ggml_backend_dev_backend_reg(void *dev)'),
+    ggml_backend_dev_init: b('void *ggml_backend_dev_init(void *dev, const char *params)'),
+    ggml_backend_reg_name: b('const char *ggml_backend_reg_name(void *reg)'),
+    ggml_backend_reg_get_proc_address: b('void *ggml_backend_reg_get_proc_address(void *reg, const char *name)'),
+    // libggml: the backend registry and dynamic loader
+    ggml_backend_load_all_from_path: r('void ggml_backend_load_all_from_path(const char *dir)'),
+    ggml_backend_dev_count: r('size_t ggml_backend_dev_count(void)'),
+    ggml_backend_dev_get: r('void *ggml_backend_dev_get(size_t i)'),
+  };
+}
+
+export type GgmlLib = ReturnType<typeof declare> & { variant: GgmlVariant; binDir: string };
+
+let loaded: GgmlLib | undefined;
+
+/**
+ * Loads one variant's libggml-base + registry library and all its backends, once per process.
+ * The libraries cannot be unloaded, so a second, different variant is refused.
+ */
+export function loadGgml(variant: GgmlVariant = 'cpu'): GgmlLib {
+  if (loaded) {
+    if (loaded.variant !== variant) {
+      throw new QtkError(`ggml's ${loaded.variant} build is already loaded in this process; the ${variant} build cannot be loaded beside it. Run the ${variant} job in a separate process.`);
+    }
+    return loaded;
+  }
+  const dir = variantBinDir(variant);
+  if (!dir) {
+    throw new QtkError(`the ${variant} build of ggml (${GGML_VARIANTS[variant].pkg}) is not installed. Install node-llama-cpp 3.21.1 with its ${variant} binaries, or choose --device cpu.`);
+  }
+  const base = koffi.load(path.join(dir, 'libggml-base.so'));
+  const reg = koffi.load(path.join(dir, GGML_VARIANTS[variant].registry));
+  const lib = declare(base, reg) as GgmlLib;
+  lib.variant = variant;
+  lib.binDir = dir;
+  withQuietLogs(base, lib, () => lib.ggml_backend_load_all_from_path(dir));
+  loaded = lib;
+  return lib;
+}
+
+// ggml prints every backend it loads on stderr; keep warnings and errors (level >= 3) while
+// loading. The JS callback is removed afterwards: compute threads must never call into JS.
+function withQuietLogs(base: LibraryHandle, lib: ReturnType<typeof declare>, fn: () => void): void {
+  const setLog = base.func('void ggml_log_set(qtk_log_cb *cb, void *user_data)');
+  const cb = koffi.register((level: number, text: string) => {
+    if (level >= 3 || process.env.QTK_GGML_LOG) process.stderr.write(text);
+  }, koffi.pointer(lib.logCallbackProto));
+  try {
+    setLog(cb, null);
+    fn();
+  } finally {
+    setLog(null, null);
+    koffi.unregister(cb);
+  }
+}
+
+export { koffi };

@@ -1,0 +1,68 @@
+// llama.cpp through node-llama-cpp as the oracle: log-probabilities of the next token at each
+// position of a token sequence (node-llama-cpp has no raw-logits getter; log p = logits − a constant).
+import { getLlama, type Llama } from 'node-llama-cpp';
+
+let llama: Promise<Llama> | undefined;
+export function cpuLlama(): Promise<Llama> {
+  llama ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  return llama;
+}
+
+/** Row i = log p(next token | tokens[0..i]) over the whole vocabulary, for every position. */
+export async function llamaLogProbs(gguf: string, tokens: number[], nVocab: number, opts: { threads?: number } = {}): Promise<Float32Array> {
+  const l = await cpuLlama();
+  const model = await l.loadModel({ modelPath: gguf, gpuLayers: 0 });
+  try {
+    const ctx = await model.createContext({ contextSize: Math.max(256, tokens.length + 16), batchSize: Math.max(64, tokens.length), threads: opts.threads ?? 2, sequences: 1 });
+    try {
+      const seq = ctx.getSequence();
+      const out = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { probabilities: true } }] as never));
+      const logp = new Float32Array(tokens.length * nVocab).fill(-Infinity);
+      out.forEach((o, i) => {
+        const probs = o?.next?.probabilities;
+        if (!probs) throw new Error(`llama.cpp returned no probabilities at position ${i}`);
+        for (const [tok, p] of probs) logp[i * nVocab + (tok as number)] = Math.log(p);
+      });
+      return logp;
+    } finally {
+      await ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** Log-softmax of each row of `logits` (rows of `vocab`), in float64 accumulation. */
+export function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length / vocab; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    let m = -Infinity;
+    for (const x of row) m = Math.max(m, x);
+    let s = 0;
+    for (const x of row) s += Math.exp(x - m);
+    const lse = m + Math.log(s);
+    for (let i = 0; i < vocab; i++) out[r * vocab + i] = row[i]! - lse;
+  }
+  return out;
+}
+
+/** Compare two log-prob tables: KL(p‖q) per row, top-1 agreement, max |Δ log p| where p > 1e-6. */
+export function compareLogProbs(p: Float32Array, q: Float32Array, vocab: number) {
+  const rows = p.length / vocab;
+  let klSum = 0, klMax = 0, agree = 0, maxDiff = 0;
+  for (let r = 0; r < rows; r++) {
+    let kl = 0, ap = 0, aq = 0;
+    for (let i = 0; i < vocab; i++) {
+      const lp = p[r * vocab + i]!, lq = q[r * vocab + i]!;
+      if (lp > p[r * vocab + ap]!) ap = i;
+      if (lq > q[r * vocab + aq]!) aq = i;
+      if (lp > -60) kl += Math.exp(lp) * (lp - Math.max(lq, -100));
+      if (lp > Math.log(1e-6)) maxDiff = Math.max(maxDiff, Math.abs(lp - lq));
+    }
+    klSum += kl;
+    klMax = Math.max(klMax, kl);
+    if (ap === aq) agree++;
+  }
+  return { meanKl: klSum / rows, maxKl: klMax, top1: agree / rows, maxDiff };
+}

@@ -1,0 +1,147 @@
+// ggml's own quantizers through koffi on node-llama-cpp's prebuilt libggml-base: the oracle the TS
+// codecs are tested against, and the fast path of `qtk quantize` (koffi `.async` runs each call on a
+// worker thread; ggml_quantize_chunk is thread-safe once ggml_quantize_init has run for the type).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { GGML_TYPES, type GgmlTypeName } from '@qtk/core';
+
+const require = createRequire(import.meta.url);
+
+export interface GgmlQuantizer {
+  readonly binDir: string;
+  /** ggml_quantize_chunk over nRows whole rows (start 0); returns the bytes written. */
+  quantizeChunk(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): number;
+  /** The same on a koffi worker thread. src/dst/imatrix must stay untouched until it resolves. */
+  quantizeChunkAsync(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Promise<number>;
+  requiresImatrix(type: GgmlTypeName): boolean;
+  /** type_traits->to_float (dequantize_row_q8_K for Q8_K, whose traits in libggml-base have none). */
+  dequantize(type: GgmlTypeName, src: Uint8Array, dst: Float32Array, n: number): void;
+  /** quantize_row_q8_K_ref: Q8_K is never made by ggml_quantize_chunk. */
+  quantizeRowQ8K(src: Float32Array, dst: Uint8Array, n: number): void;
+  /** ggml's own sizes, to check the TS tables against. */
+  typeSize(type: GgmlTypeName): number;
+  blockSize(type: GgmlTypeName): number;
+}
+
+const LIB_NAME: Record<string, string> = { linux: 'libggml-base.so', darwin: 'libggml-base.dylib', win32: 'ggml-base.dll' };
+
+/** node-llama-cpp's prebuilt-binary packages for this platform, most specific first. */
+function candidatePackages(): string[] {
+  const { platform, arch } = process;
+  const os = platform === 'darwin' ? 'mac' : platform === 'win32' ? 'win' : platform;
+  return [`@node-llama-cpp/${os}-${arch}`, ...(os === 'mac' && arch === 'arm64' ? ['@node-llama-cpp/mac-arm64-metal'] : [])];
+}
+
+/** Directory holding libggml-base for this platform, or null. GGML_BIN_DIR overrides. */
+export function findGgmlBinDir(): string | null {
+  const lib = LIB_NAME[process.platform];
+  if (lib === undefined) return null;
+  const env = process.env['GGML_BIN_DIR'];
+  if (env && existsSync(path.join(env, lib))) return env;
+  const roots: string[] = [];
+  for (const pkg of candidatePackages()) {
+    // Their package.json is not exported, so look in every node_modules directory Node would search.
+    for (const dir of require.resolve.paths(pkg) ?? []) roots.push(path.join(dir, pkg));
+    try {
+      const nlcMain = require.resolve('node-llama-cpp');
+      const nlcRoot = nlcMain.slice(0, nlcMain.lastIndexOf(`${path.sep}node-llama-cpp${path.sep}`) + '/node-llama-cpp'.length);
+      roots.push(path.join(nlcRoot, 'node_modules', pkg));
+    } catch {
+      // node-llama-cpp not installed: nothing more to try
+    }
+  }
+  for (const root of roots) {
+    const name = path.basename(root);
+    for (const dir of [path.join(root, 'bins', name), path.join(root, 'bins')]) {
+      if (existsSync(path.join(dir, lib))) return dir;
+    }
+  }
+  return null;
+}
+
+let cached: GgmlQuantizer | null | undefined;
+
+/** Load once; null when no prebuilt ggml exists for this platform (callers fall back to the TS codecs). */
+export function loadGgmlQuantizer(): GgmlQuantizer | null {
+  if (cached !== undefined) return cached;
+  const binDir = findGgmlBinDir();
+  if (binDir === null) return (cached = null);
+  try {
+    cached = bind(binDir);
+  } catch {
+    cached = null;
+  }
+  return cached;
+}
+
+function bind(binDir: string): GgmlQuantizer {
+  const koffi = require('koffi') as typeof import('koffi');
+  const lib = koffi.load(path.join(binDir, LIB_NAME[process.platform]!));
+  const traitsStruct = koffi.struct('qtk_ggml_type_traits', {
+    type_name: 'const char *',
+    blck_size: 'int64_t',
+    blck_size_interleave: 'int64_t',
+    type_size: 'size_t',
+    is_quantized: 'bool',
+    to_float: 'void *',
+    from_float_ref: 'void *',
+  });
+  const toFloatProto = koffi.proto('void qtk_ggml_to_float_t(const void *x, float *y, int64_t k)');
+  const quantizeChunk = lib.func('size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
+  const requiresImatrix = lib.func('bool ggml_quantize_requires_imatrix(int type)');
+  const quantizeInit = lib.func('void ggml_quantize_init(int type)');
+  const getTraits = lib.func('void *ggml_get_type_traits(int type)');
+  const typeSize = lib.func('size_t ggml_type_size(int type)');
+  const blckSize = lib.func('int64_t ggml_blck_size(int type)');
+  const q8kRef = lib.func('void quantize_row_q8_K_ref(const float *x, void *y, int64_t k)');
+  const q8kDeq = lib.func('void dequantize_row_q8_K(const void *x, float *y, int64_t k)');
+
+  const id = (t: GgmlTypeName): number => GGML_TYPES[t].id;
+  const initialized = new Set<GgmlTypeName>();
+  const init = (t: GgmlTypeName): void => {
+    // Initialize on the main thread so that concurrent async calls never race on ggml's lazy tables.
+    if (!initialized.has(t)) { quantizeInit(id(t)); initialized.add(t); }
+  };
+  const check = (t: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): void => {
+    // A GGML_ASSERT would kill the process: validate here.
+    const { blockSize, typeSize: ts } = GGML_TYPES[t];
+    if (nPerRow % blockSize !== 0) throw new Error(`ggml_quantize_chunk(${t}): row length ${nPerRow} is not a multiple of ${blockSize}`);
+    if (src.length < nRows * nPerRow) throw new Error(`ggml_quantize_chunk(${t}): src holds ${src.length} values, need ${nRows * nPerRow}`);
+    if (dst.length < nRows * (nPerRow / blockSize) * ts) throw new Error(`ggml_quantize_chunk(${t}): dst too small`);
+    if (imatrix && imatrix.length < nPerRow) throw new Error(`ggml_quantize_chunk(${t}): imatrix holds ${imatrix.length} values, need ${nPerRow}`);
+    if (!imatrix && requiresImatrix(id(t))) throw new Error(`ggml_quantize_chunk(${t}) requires an importance matrix`);
+    init(t);
+  };
+
+  return {
+    binDir,
+    quantizeChunk(t, src, dst, nRows, nPerRow, imatrix) {
+      check(t, src, dst, nRows, nPerRow, imatrix);
+      return Number(quantizeChunk(id(t), src, dst, 0, nRows, nPerRow, imatrix ?? null));
+    },
+    quantizeChunkAsync(t, src, dst, nRows, nPerRow, imatrix) {
+      check(t, src, dst, nRows, nPerRow, imatrix);
+      return new Promise((resolve, reject) => {
+        quantizeChunk.async(id(t), src, dst, 0, nRows, nPerRow, imatrix ?? null, (err: unknown, res: unknown) => {
+          if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else resolve(Number(res));
+        });
+      });
+    },
+    requiresImatrix: (t) => Boolean(requiresImatrix(id(t))),
+    dequantize(t, src, dst, n) {
+      if (n % GGML_TYPES[t].blockSize !== 0) throw new Error(`to_float(${t}): ${n} is not a multiple of the block size`);
+      if (t === 'Q8_K') { q8kDeq(src, dst, n); return; }
+      const traits = koffi.decode(getTraits(id(t)), traitsStruct) as { to_float: unknown };
+      if (!traits.to_float) throw new Error(`ggml has no to_float for ${t}`);
+      koffi.call(traits.to_float, toFloatProto, src, dst, n);
+    },
+    quantizeRowQ8K(src, dst, n) {
+      if (n % 256 !== 0) throw new Error(`quantize_row_q8_K_ref: ${n} is not a multiple of 256`);
+      q8kRef(src, dst, n);
+    },
+    typeSize: (t) => Number(typeSize(id(t))),
+    blockSize: (t) => Number(blckSize(id(t))),
+  };
+}

@@ -1,0 +1,64 @@
+// Constrained output through llama.cpp grammars: response_format json_object / json_schema, and
+// tool_choice "required" or a named function, which force one call in the template's own markup.
+import type { GbnfJsonSchema, Llama, LlamaGrammar } from 'node-llama-cpp';
+import { badRequest } from './errors.js';
+import type { ToolCallFormat } from './template.js';
+
+export interface ToolDef {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+export interface ResponseFormat {
+  type: 'text' | 'json_object' | 'json_schema';
+  json_schema?: { name?: string; schema?: Record<string, unknown>; strict?: boolean };
+  /** llama-server also accepts a schema directly on json_object. */
+  schema?: Record<string, unknown>;
+}
+
+async function schemaGrammar(llama: Llama, schema: unknown, param: string): Promise<LlamaGrammar> {
+  try {
+    return await llama.createGrammarForJsonSchema(schema as Readonly<GbnfJsonSchema> as never);
+  } catch (err) {
+    throw badRequest(`${param}: this JSON schema cannot be turned into a grammar (${(err as Error).message}). Use types, properties, required, enum, const, items, anyOf/oneOf and $defs.`, param, 'invalid_json_schema');
+  }
+}
+
+export async function responseFormatGrammar(llama: Llama, rf: ResponseFormat | undefined): Promise<LlamaGrammar | undefined> {
+  if (!rf || rf.type === 'text') return undefined;
+  if (rf.type === 'json_object') return rf.schema ? schemaGrammar(llama, rf.schema, 'response_format.schema') : llama.getGrammarFor('json');
+  if (!rf.json_schema?.schema) throw badRequest('response_format.json_schema.schema is required when type is "json_schema".', 'response_format.json_schema');
+  return schemaGrammar(llama, rf.json_schema.schema, 'response_format.json_schema.schema');
+}
+
+/** The tools a forced tool_choice allows, or null when the model may answer freely. */
+export function forcedTools(tools: ToolDef[] | undefined, choice: ToolChoice | undefined): ToolDef[] | null {
+  if (!tools || tools.length === 0 || choice === undefined || choice === 'auto' || choice === 'none') return null;
+  if (choice === 'required') return tools;
+  const named = tools.find((t) => t.function.name === choice.function.name);
+  if (!named) throw badRequest(`tool_choice names function "${choice.function.name}", which is not in tools (${tools.map((t) => t.function.name).join(', ')}).`, 'tool_choice');
+  return [named];
+}
+
+/** A grammar for exactly one call to one of `tools`, written the way the chat template writes calls. */
+export async function toolCallGrammar(llama: Llama, tools: ToolDef[], format: ToolCallFormat): Promise<LlamaGrammar> {
+  if (format !== 'hermes') {
+    throw badRequest(
+      `tool_choice "required" or a named function needs a chat template with JSON tool calls (<tool_call>{"name": …}); this model's template writes ${format === 'qwen-xml' ? '<function=…> XML calls' : 'no tool calls'}. Use tool_choice "auto".`,
+      'tool_choice',
+      'unsupported_tool_choice',
+    );
+  }
+  const call = (t: ToolDef): Record<string, unknown> => ({
+    type: 'object',
+    properties: { name: { const: t.function.name }, arguments: t.function.parameters ?? { type: 'object', properties: {} } },
+    required: ['name', 'arguments'],
+  });
+  const schema = tools.length === 1 ? call(tools[0]!) : { oneOf: tools.map(call) };
+  const json = await schemaGrammar(llama, schema, 'tools');
+  // The JSON grammar's root sits inside the template's markers; the wrapper becomes the new root.
+  const text = `${json.grammar}\nqtk-tool-call ::= "<tool_call>\\n" root "\\n</tool_call>"\n`;
+  return llama.createGrammar({ grammar: text, rootRuleName: 'qtk-tool-call' });
+}
