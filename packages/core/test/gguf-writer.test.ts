@@ -14,12 +14,16 @@ describe('GgufWriter state machine', () => {
   it('refuses out-of-order calls', async () => {
     const w = await GgufWriter.create(path.join(dir, 'm.gguf'));
     w.addUint32('a.count', 1);
+    await expect(w.writeTensorData('x', new Uint8Array(4))).rejects.toThrow(/expected metadata, tensor infos or finish\(\), got tensor data for 'x'/);
     w.addTensorInfo('x', [4], 'F32');
     w.addTensorInfo('y', [2], 'F16');
     expect(() => w.addUint32('late.key', 2)).toThrow(/expected tensor infos or tensor data, got metadata key 'late.key'/);
     await expect(w.writeTensorData('y', new Uint8Array(4))).rejects.toThrow(/expected tensor data for 'x' \(tensor 1 of 2\), got 'y'/);
     await expect(w.writeTensorData('z', new Uint8Array(4))).rejects.toThrow(/got 'z' \(no tensor info has that name\)/);
-    await w.writeTensorData('x', new Uint8Array(8));
+    const first = w.writeTensorData('x', new Uint8Array(4));
+    await expect(w.writeTensorData('x', new Uint8Array(4))).rejects.toThrow(/expected the previous writeTensorData\(\) to be awaited/);
+    await first;
+    await w.writeTensorData('x', new Uint8Array(4));
     expect(() => w.addTensorInfo('late', [4], 'F32')).toThrow(/expected tensor data for 'x' or finish\(\), got tensor info 'late'/);
     await expect(w.finish()).rejects.toThrow(/expected tensor data for 'x' \(tensor 1 of 2, 8 of 16 bytes written\), got finish\(\)/);
     await expect(w.writeTensorData('x', new Uint8Array(12))).rejects.toThrow(/tensor 'x' \(F32 \[4\]\) takes 16 bytes; a chunk of 12 bytes overruns it by 4/);

@@ -92,6 +92,23 @@ describe('qtk inspect', () => {
     expect(j.tensors[0]).toEqual({ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [4, 8], bytes: 64, file: 'model.safetensors' });
   });
 
+  it('prints a sharded checkpoint (index + two shards), naming each tensor\'s shard', async () => {
+    const sharded = path.join(dir, 'sharded');
+    await fs.mkdir(sharded);
+    const shards = { 'model-00001-of-00002.safetensors': 'a.weight', 'model-00002-of-00002.safetensors': 'b.weight' };
+    for (const [file, name] of Object.entries(shards)) {
+      const sw = await SafetensorsWriter.create(path.join(sharded, file), [{ name, dtype: 'F16', shape: [2, 3] }]);
+      await sw.write(name, new Uint8Array(12));
+      await sw.finish();
+    }
+    await fs.writeFile(path.join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 24 }, weight_map: { 'a.weight': 'model-00001-of-00002.safetensors', 'b.weight': 'model-00002-of-00002.safetensors' } }));
+    const text = await run(sharded);
+    expect(text).toContain(`${sharded}: safetensors, 2 files`);
+    expect(text).not.toContain('config.json');
+    expect(text).toMatch(/1\s+F16\s+\[2, 3\]\s+12\s+a\.weight  \(model-00001-of-00002\.safetensors\)/);
+    expect(text).toMatch(/2\s+F16\s+\[2, 3\]\s+12\s+b\.weight  \(model-00002-of-00002\.safetensors\)/);
+  });
+
   it('refuses paths that are not models, saying what it expected', async () => {
     const txt = path.join(dir, 'notes.txt');
     await fs.writeFile(txt, 'just some text, long enough to sniff');

@@ -3,6 +3,7 @@ export * from './ggml/lib.js';
 export * from './ggml/tensor.js';
 export * from './ggml/context.js';
 export * from './ggml/backend.js';
+export * from './ggml/quantize.js';
 export * from './model/hparams.js';
 export * from './model/build.js';
 export * from './model/attention.js';

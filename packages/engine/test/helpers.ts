@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { convertCheckpoint } from '@qtk/convert';
 import { generateFixture, type FixtureOptions } from '@qtk/fixtures';
+import { GGML_TYPES, GgufReader, GgufWriter, type GgmlTypeName } from '@qtk/core';
+import { ggmlQuantize, loadGgml } from '../src/index.js';
 
 export interface FixtureGguf {
   hfDir: string;
@@ -37,4 +39,34 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function tokenIds(n: number, seed = 7, vocab = 151000): number[] {
   let s = seed >>> 0;
   return Array.from({ length: n }, () => ((s = (s * 1664525 + 1013904223) >>> 0) % vocab));
+}
+
+/**
+ * Writes a copy of an f32 GGUF with its 2-D weight matrices quantized by ggml itself to `type`
+ * (norms, 1-D tensors, ssm_conv1d and rows that are not whole blocks stay as they are) —
+ * the oracle's own quantizer, so the engine and llama.cpp read identical blocks.
+ */
+export async function requantizeGguf(src: string, dst: string, type: GgmlTypeName): Promise<void> {
+  const lib = loadGgml('cpu');
+  const r = await GgufReader.open(src);
+  const w = await GgufWriter.create(dst, { overwrite: true });
+  try {
+    for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
+    const plan = r.tensors.map((t) => {
+      const quantize = t.type === 'F32' && t.ne.length === 2 && !t.name.endsWith('_norm.weight') && !t.name.includes('ssm_conv1d') && t.ne[0]! % GGML_TYPES[type].blockSize === 0;
+      return { t, outType: (quantize ? type : t.type) as GgmlTypeName };
+    });
+    for (const { t, outType } of plan) w.addTensorInfo(t.name, [...t.ne], outType);
+    for (const { t, outType } of plan) {
+      const bytes = await r.readTensor(t);
+      if (outType === t.type) await w.writeTensorData(t.name, bytes);
+      else await w.writeTensorData(t.name, ggmlQuantize(lib, outType, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), t.ne[0]!));
+    }
+    await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  } finally {
+    await r.close();
+  }
 }

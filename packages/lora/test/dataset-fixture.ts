@@ -52,7 +52,9 @@ export async function makeFixtureRepo(dir: string, opts: { git: boolean }): Prom
   await w('docs/README.md', '# docs\n\nNested .gitignore ignores every other markdown file here.\n');
   await w('docs/guide.md', 'ignored by docs/.gitignore\n');
   await w('src/index.ts', index);
-  await w('src/near.ts', index.replace('alphaValue3 = input[3] * 111', 'alphaValue3 = input[3] * 112'));
+  const near = index.replace('alphaValue3 = input[3] * 10 ', 'alphaValue3 = input[3] * 11 ');
+  if (near === index) throw new Error('fixture: the near-duplicate edit did not apply');
+  await w('src/near.ts', near);
   await w('src/util.ts', util);
   await w('src/zz-copy.ts', util);
   await w('src/crlf.ts', codeText('gamma', 6).replace(/\n/g, '\r\n'));

@@ -40,6 +40,11 @@ const MAX_WRITE = 1024 * 1024 * 1024;
 /** Small chunks (a row at a time, padding) are gathered into one buffer of this size per write. */
 const COALESCE_BYTES = 4 << 20;
 
+/**
+ * Usage: create → add*()/addArray() → addTensorInfo() for every tensor → writeTensorData() (awaited,
+ * in info order, any chunking) → finish(). On any error call abort(): it removes the temp file
+ * (I/O errors abort by themselves).
+ */
 export class GgufWriter {
   private state: State = 'metadata';
   private readonly kvBufs: Buffer[] = [];
@@ -52,6 +57,7 @@ export class GgufWriter {
   private dataStart = 0;
   private cur = 0;
   private curWritten = 0;
+  private busy = false;
   private pending: Buffer | undefined;
   private pendingLen = 0;
 
@@ -88,7 +94,7 @@ export class GgufWriter {
   private expect(allowed: State[], got: string): void {
     if (!allowed.includes(this.state)) {
       const next =
-        this.state === 'metadata' ? 'metadata, tensor infos or tensor data'
+        this.state === 'metadata' ? 'metadata, tensor infos or finish()'
         : this.state === 'tensor infos' ? 'tensor infos or tensor data'
         : this.state === 'tensor data' ? `tensor data for '${this.infos[this.cur]?.name ?? '(none left)'}' or finish()`
         : 'nothing (the writer is ' + this.state + ')';
@@ -282,6 +288,16 @@ export class GgufWriter {
    */
   async writeTensorData(name: string, chunk: Uint8Array): Promise<void> {
     this.expect(['tensor infos', 'tensor data'], `tensor data for '${name}'`);
+    if (this.busy) throw new Error(`GgufWriter ${this.path}: expected the previous writeTensorData() to be awaited, got another call for '${name}'`);
+    this.busy = true;
+    try {
+      await this.writeTensorDataNow(name, chunk);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async writeTensorDataNow(name: string, chunk: Uint8Array): Promise<void> {
     // Zero-byte tensors need no data call; step over them.
     if (this.curWritten === 0) {
       while (this.infos[this.cur]?.byteLength === 0 && this.infos[this.cur]!.name !== name) this.cur++;

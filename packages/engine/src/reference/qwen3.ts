@@ -41,6 +41,7 @@ export async function qwen3Forward(w: HfWeights, ids: number[], opts: ReferenceO
     addInPlace(x, matmul(att, T, await w.get(`${p}.self_attn.o_proj.weight`, [H, nh * hd]), H, nh * hd, round));
     const f = rmsnorm(x, H, await w.get(`${p}.post_attention_layernorm.weight`, [H]), eps, false);
     addInPlace(x, swiglu(f, T, await w.get(`${p}.mlp.gate_proj.weight`, [I, H]), await w.get(`${p}.mlp.up_proj.weight`, [I, H]), await w.get(`${p}.mlp.down_proj.weight`, [H, I]), H, I, round));
+    opts.onLayer?.(i, x);
   }
   const hidden = rmsnorm(x, H, await w.get('model.norm.weight', [H]), eps, false);
   const head = w.has('lm_head.weight') || !c.tie_word_embeddings ? 'lm_head.weight' : 'model.embed_tokens.weight';

@@ -189,6 +189,7 @@ export async function qwen35Forward(w: HfWeights, ids: number[], opts: Reference
     else throw new QtkError(`config.json: layer_types[${i}] = ${JSON.stringify(d.layerTypes[i])}; expected "linear_attention" or "full_attention". Check the checkpoint's config.`);
     const f = rmsnorm(x, H, await w.get(`${p}.post_attention_layernorm.weight`, [H]), d.eps, true);
     addInPlace(x, swiglu(f, T, await w.get(`${p}.mlp.gate_proj.weight`, [I, H]), await w.get(`${p}.mlp.up_proj.weight`, [I, H]), await w.get(`${p}.mlp.down_proj.weight`, [H, I]), H, I, round));
+    opts.onLayer?.(i, x);
   }
   const hidden = rmsnorm(x, H, await w.get(`${base}.norm.weight`, [H]), d.eps, true);
   // A tied checkpoint has no lm_head and reuses the embedding; an untied one without it is refused by the reader.

@@ -13,6 +13,8 @@ export interface ReferenceOptions {
   roundMatmulInputs?: 'f16' | 'bf16';
   /** Also return the final normed hidden state [T, hidden] (what lm_head and the MTP head read). */
   returnHidden?: boolean;
+  /** Called with the residual stream [T, hidden] after each decoder layer (layer-by-layer comparisons). */
+  onLayer?: (layer: number, hidden: Float64Array) => void;
 }
 
 export interface ReferenceResult {
