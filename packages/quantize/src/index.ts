@@ -1,1 +1,16 @@
-export {};
+// @qtk/quantize: ggml block codecs (bit-exact with ggml), llama-quantize presets and per-tensor rules,
+// importance matrices, and `qtk quantize` over GGUF files.
+export { CODECS, getCodec, type Codec } from './codecs/index.js';
+export { KVALUES_IQ4NL } from './codecs/iq4.js';
+export { findGgmlBinDir, loadGgmlQuantizer, type GgmlQuantizer } from './native/ggml-quantize.js';
+export { createRowQuantizer, type EngineName, type RowQuantizer } from './engine.js';
+export { PRESETS, BITS_TO_PRESET, QUANTIZATION_VERSION, presetByName, type PresetName } from './presets.js';
+export {
+  allowsQuantization, chooseTensorTypes, fallbackType, llamaTensorOrder, requiresImatrix, tensorCategory, useMoreBits,
+  type RuleOptions, type TensorCategory, type TensorChoice, type TypeOverride,
+} from './rules.js';
+export { readImatrix, imatrixFor, type Imatrix } from './imatrix.js';
+export {
+  quantizeGguf, quantizeMain, formatQuantizeReport, defaultOutputPath, parseTensorTypes, resolvePreset,
+  type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs,
+} from './quantize-gguf.js';

@@ -2,7 +2,8 @@
 // Only commands that work are listed here.
 import type { QtkCommand } from '../command.js';
 import { convertCommand } from './convert.js';
+import { datasetCommand } from './dataset.js';
 import { inspectCommand } from './inspect.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, inspectCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, inspectCommand, serveCommand];

@@ -1,0 +1,63 @@
+// Quantizes a slab of rows on all cores: ggml's own quantizer through koffi `.async` (one worker call per
+// row chunk) when node-llama-cpp's prebuilt ggml is present — its bytes equal the TS codecs' — and the
+// TS codecs on this thread otherwise.
+import type { GgmlTypeName } from '@qtk/core';
+import { GGML_TYPES } from '@qtk/core';
+import { getCodec } from './codecs/index.js';
+import { loadGgmlQuantizer, type GgmlQuantizer } from './native/ggml-quantize.js';
+
+export type EngineName = 'ggml' | 'ts';
+
+export interface RowQuantizer {
+  readonly name: EngineName;
+  /** nRows rows of nPerRow values from src into dst; imatrix: nPerRow weights shared by the rows. */
+  quantize(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Promise<void>;
+}
+
+/** Rows per chunk: llama-quantize hands out chunks of at least 32·512 values; so do we. */
+const MIN_CHUNK_VALUES = 32 * 512;
+
+// ggml_quantize_chunk covers these; Q8_K is not one of them.
+const NATIVE_TYPES = new Set<GgmlTypeName>(['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS']);
+
+function nativeQuantizer(g: GgmlQuantizer, threads: number): RowQuantizer {
+  return {
+    name: 'ggml',
+    async quantize(type, src, dst, nRows, nPerRow, imatrix) {
+      if (!NATIVE_TYPES.has(type)) return tsQuantizer().quantize(type, src, dst, nRows, nPerRow, imatrix);
+      const rowBytes = (nPerRow / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize;
+      const rowsPerChunk = Math.max(1, Math.ceil(MIN_CHUNK_VALUES / nPerRow), Math.ceil(nRows / (threads * 4)));
+      const chunks: [number, number][] = [];
+      for (let r = 0; r < nRows; r += rowsPerChunk) chunks.push([r, Math.min(rowsPerChunk, nRows - r)]);
+      // At most `threads` calls in flight; each takes the next chunk when it finishes.
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < chunks.length) {
+          const [r0, n] = chunks[next++]!;
+          await g.quantizeChunkAsync(type, src.subarray(r0 * nPerRow, (r0 + n) * nPerRow), dst.subarray(r0 * rowBytes, (r0 + n) * rowBytes), n, nPerRow, imatrix);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(threads, chunks.length) }, lane));
+    },
+  };
+}
+
+function tsQuantizer(): RowQuantizer {
+  return {
+    name: 'ts',
+    async quantize(type, src, dst, nRows, nPerRow, imatrix) {
+      const codec = getCodec(type);
+      if (!codec) throw new Error(`no codec for ${type}`);
+      codec.quantizeBlocks(src, dst, nRows, nPerRow, imatrix);
+    },
+  };
+}
+
+/** 'auto': ggml when its prebuilt library loads, else the TS codecs. */
+export function createRowQuantizer(engine: 'auto' | EngineName, threads: number): RowQuantizer {
+  if (engine === 'ts') return tsQuantizer();
+  const g = loadGgmlQuantizer();
+  if (g) return nativeQuantizer(g, Math.max(1, threads));
+  if (engine === 'ggml') throw new Error('ggml engine requested, but no prebuilt libggml-base was found for this platform');
+  return tsQuantizer();
+}

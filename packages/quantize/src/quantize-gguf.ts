@@ -1,0 +1,277 @@
+// `qtk quantize`: a GGUF in, the same model with llama-quantize's per-tensor types out. KV metadata is
+// copied (general.file_type and general.quantization_version rewritten), tensors are written in
+// llama-quantize's order, rows are converted in slabs so memory stays bounded, and the output file
+// appears only when complete (GgufWriter writes a temp file, then renames).
+import os from 'node:os';
+import path from 'node:path';
+import {
+  GGML_TYPES, GgufReader, GgufWriter, QtkError, createProgress, decodeToF32, ggmlTypeByName, ggmlRowBytes,
+  type GgmlTypeName,
+} from '@qtk/core';
+import { CODECS, getCodec } from './codecs/index.js';
+import { createRowQuantizer, type EngineName } from './engine.js';
+import { imatrixFor, readImatrix, type Imatrix } from './imatrix.js';
+import { BITS_TO_PRESET, PRESETS, QUANTIZATION_VERSION, presetByName, type PresetName } from './presets.js';
+import { chooseTensorTypes, type TypeOverride } from './rules.js';
+
+export interface QuantizeOptions {
+  input: string;
+  /** Default: `<input stem without -F16/-BF16/-F32>-<PRESET>.gguf` beside the input. */
+  output?: string;
+  preset?: PresetName | string;
+  bits?: number;
+  imatrix?: string;
+  /** `PATTERN=TYPE` (regex searched in the tensor name, as llama-quantize --tensor-type). */
+  tensorTypes?: readonly string[];
+  threads?: number;
+  allowRequantize?: boolean;
+  leaveOutputTensor?: boolean;
+  pure?: boolean;
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  /** Overwrite an existing output. */
+  force?: boolean;
+  engine?: 'auto' | EngineName;
+  /** Lines for the user (warnings, notices); default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface QuantizedTensor {
+  name: string;
+  ne: number[];
+  inType: GgmlTypeName;
+  outType: GgmlTypeName;
+  inBytes: number;
+  outBytes: number;
+  imatrix: boolean;
+}
+
+export interface QuantizeResult {
+  output: string;
+  preset: PresetName;
+  ftype: number;
+  engine: EngineName;
+  tensors: QuantizedTensor[];
+  inBytes: number;
+  outBytes: number;
+  nElements: number;
+  /** Output bits per weight over all tensors, as llama-quantize prints it. */
+  bitsPerWeight: number;
+  nFallback: number;
+  seconds: number;
+}
+
+/** Bytes of f32 rows converted at a time. */
+const SLAB_BYTES = 64 << 20;
+/** Bytes copied at a time for tensors that keep their type. */
+const COPY_BYTES = 64 << 20;
+const DROPPED_KEYS = new Set(['general.file_type', 'general.quantization_version', 'general.alignment', 'split.no', 'split.count', 'split.tensors.count']);
+
+export function resolvePreset(opts: { preset?: string; bits?: number }): PresetName {
+  if (opts.preset !== undefined && opts.bits !== undefined) throw new QtkError('--type and --bits both given. Pass one of them');
+  if (opts.bits !== undefined) {
+    const p = (BITS_TO_PRESET as Record<number, PresetName>)[opts.bits];
+    if (!p) throw new QtkError(`--bits ${opts.bits} is not supported (choose ${Object.keys(BITS_TO_PRESET).join(', ')}). Or pass --type with a preset`);
+    return p;
+  }
+  if (opts.preset === undefined) throw new QtkError(`No quantization chosen. Pass --bits (${Object.keys(BITS_TO_PRESET).join(', ')}) or --type (${Object.keys(PRESETS).join(', ')})`);
+  const p = presetByName(opts.preset);
+  if (!p) throw new QtkError(`Unknown preset ${opts.preset}. Choose one of ${Object.keys(PRESETS).join(', ')}`);
+  return p;
+}
+
+export function defaultOutputPath(input: string, preset: PresetName): string {
+  const stem = path.basename(input).replace(/\.gguf$/i, '').replace(/-(f16|bf16|f32)$/i, '');
+  return path.join(path.dirname(input), `${stem}-${preset}.gguf`);
+}
+
+function codecType(name: string, what: string): GgmlTypeName {
+  const t = ggmlTypeByName(name);
+  if (!t || !CODECS.has(t) || t === 'Q8_K') {
+    const ok = [...CODECS.keys()].filter((k) => k !== 'Q8_K').join(', ');
+    throw new QtkError(`${what}: type ${name} is not supported. Choose one of ${ok}`);
+  }
+  return t;
+}
+
+export function parseTensorTypes(specs: readonly string[]): TypeOverride[] {
+  return specs.map((spec) => {
+    const eq = spec.lastIndexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) throw new QtkError(`--tensor-type ${spec}: expected PATTERN=TYPE, e.g. attn_v=q8_0`);
+    const pattern = spec.slice(0, eq);
+    let re: RegExp;
+    try {
+      re = new RegExp(pattern);
+    } catch (e) {
+      throw new QtkError(`--tensor-type ${spec}: ${(e as Error).message}. Fix the regular expression`);
+    }
+    return { pattern: re, type: codecType(spec.slice(eq + 1), `--tensor-type ${spec}`) };
+  });
+}
+
+function firstNumber(v: unknown): number | undefined {
+  if (Array.isArray(v)) return v.length ? Number(v[0]) : undefined;
+  return v === undefined ? undefined : Number(v);
+}
+
+/** f32 rows of a tensor slab, whatever the stored type. */
+function toF32(type: GgmlTypeName, bytes: Uint8Array, n: number): Float32Array {
+  if (type === 'F32' || type === 'F16' || type === 'BF16') return decodeToF32(type, bytes);
+  const codec = getCodec(type);
+  if (!codec) throw new QtkError(`tensor type ${type} cannot be read back to f32 by qtk. Quantize from an F16/BF16/F32 GGUF`);
+  const out = new Float32Array(n);
+  codec.dequantizeBlocks(bytes, out, n);
+  return out;
+}
+
+function checkFinite(file: string, tensor: string, rows: Float32Array, nPerRow: number, firstRow: number): void {
+  for (let i = 0; i < rows.length; i++) {
+    const v = rows[i]!;
+    if (v - v !== 0) {
+      const row = firstRow + Math.floor(i / nPerRow);
+      throw new QtkError(
+        `${file}: tensor ${tensor} row ${row} holds ${v} at column ${i % nPerRow}; NaN and Inf cannot be quantized. ` +
+          'Fix the checkpoint (or the conversion) that produced it',
+        { file },
+      );
+    }
+  }
+}
+
+export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResult> {
+  const t0 = performance.now();
+  const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const preset = resolvePreset({ preset: opts.preset, bits: opts.bits });
+  const { ftype } = PRESETS[preset];
+  const output = opts.output ?? defaultOutputPath(opts.input, preset);
+  if (path.resolve(output) === path.resolve(opts.input)) throw new QtkError(`${output}: output and input are the same file. Choose another output name`);
+  const overrides = parseTensorTypes(opts.tensorTypes ?? []);
+  const outputTensorType = opts.outputTensorType ? codecType(opts.outputTensorType, '--output-tensor-type') : undefined;
+  const tokenEmbeddingType = opts.tokenEmbeddingType ? codecType(opts.tokenEmbeddingType, '--token-embedding-type') : undefined;
+  const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+  const imatrix: Imatrix | undefined = opts.imatrix ? await readImatrix(opts.imatrix) : undefined;
+
+  const reader = await GgufReader.open(opts.input);
+  let writer: GgufWriter | undefined;
+  try {
+    const arch = String(reader.get('general.architecture') ?? '');
+    const blockCount = firstNumber(reader.get(`${arch}.block_count`));
+    if (!arch || blockCount === undefined) {
+      throw new QtkError(`${opts.input}: general.architecture or ${arch || '<arch>'}.block_count is missing. Quantize a GGUF written by qtk convert or llama.cpp`, { file: opts.input });
+    }
+    const nHead = firstNumber(reader.get(`${arch}.attention.head_count`)) ?? 0;
+    const nHeadKv = firstNumber(reader.get(`${arch}.attention.head_count_kv`)) ?? nHead;
+    const { choices, nFallback } = chooseTensorTypes(reader.tensors, {
+      preset, blockCount, nGqa: nHeadKv > 0 ? Math.floor(nHead / nHeadKv) : 0,
+      nExpert: firstNumber(reader.get(`${arch}.expert_count`)) ?? 0, hasImatrix: imatrix !== undefined, pure: opts.pure,
+      leaveOutputTensor: opts.leaveOutputTensor, overrides, outputTensorType, tokenEmbeddingType,
+    });
+
+    // Refusals first, before anything is written (llama-quantize's preliminary loop).
+    let requantizeWarned = false;
+    for (const c of choices) {
+      const info = reader.tensor(c.name);
+      if (c.allowsQuantization && c.requiresImatrix && !imatrix) {
+        throw new QtkError(`${opts.input}: tensor ${c.name} → ${c.type} requires an importance matrix. Pass --imatrix FILE (llama-imatrix output)`, { file: opts.input });
+      }
+      if (c.type === info.type) continue;
+      if (GGML_TYPES[info.type].quantized) {
+        if (!opts.allowRequantize) {
+          throw new QtkError(`${opts.input}: tensor ${c.name} is already ${info.type}; requantizing is disabled. Pass --allow-requantize (quality suffers), or start from the F16/BF16 GGUF`, { file: opts.input });
+        }
+        if (!requantizeWarned) log(`warning: requantizing ${info.type} tensors (first: ${c.name}): quality is worse than quantizing from F16/BF16`);
+        requantizeWarned = true;
+      }
+      if (!getCodec(c.type)) throw new QtkError(`tensor ${c.name}: type ${c.type} is not supported by qtk. Use --tensor-type to choose another`);
+    }
+    if (nFallback > 0) log(`warning: ${nFallback} of ${choices.length} tensor(s) required fallback quantization (row length not a multiple of the block size)`);
+
+    const inputAlignment = firstNumber(reader.get('general.alignment'));
+    writer = await GgufWriter.create(output, { overwrite: opts.force, alignment: inputAlignment });
+    for (const kv of reader.kv.values()) if (!DROPPED_KEYS.has(kv.key)) writer.addKV(kv);
+    writer.add('general.quantization_version', 'UINT32', QUANTIZATION_VERSION);
+    writer.add('general.file_type', 'UINT32', ftype);
+    for (const c of choices) writer.addTensorInfo(c.name, reader.tensor(c.name).ne, c.type);
+
+    const engine = createRowQuantizer(opts.engine ?? 'auto', threads);
+    if (engine.name === 'ts' && opts.engine !== 'ts') log('notice: no prebuilt ggml for this platform; using the TypeScript codecs on one thread (same bytes, slower)');
+    const totalIn = reader.tensors.reduce((s, t) => s + t.byteLength, 0);
+    const progress = createProgress({ title: `quantize ${preset}`, total: totalIn, kind: 'bytes' });
+    const tensors: QuantizedTensor[] = [];
+    let nElements = 0;
+    for (const c of choices) {
+      const info = reader.tensor(c.name);
+      const ne0 = info.ne[0]!;
+      const nRows = info.byteLength === 0 ? 0 : info.ne.slice(1).reduce((a, b) => a * b, 1);
+      nElements += ne0 * nRows;
+      let usedImatrix = false;
+      if (c.type === info.type) {
+        for (let off = 0; off < info.byteLength; off += COPY_BYTES) {
+          const n = Math.min(COPY_BYTES, info.byteLength - off);
+          await writer.writeTensorData(c.name, await reader.readTensorRange(info, off, n));
+          progress.tick(n, c.name);
+        }
+      } else {
+        const weights = imatrix ? imatrixFor(imatrix, opts.input, c.name, info.ne) : undefined;
+        if (imatrix && !weights) log(`notice: no importance weights for ${c.name}`);
+        usedImatrix = weights !== undefined;
+        const inRow = ggmlRowBytes(info.type, ne0);
+        const outRow = ggmlRowBytes(c.type, ne0);
+        const rowsPerExpert = info.ne[1] ?? 1;
+        let slabRows = Math.max(1, Math.floor(SLAB_BYTES / (ne0 * 4)));
+        if (weights && weights.length > ne0) slabRows = Math.min(slabRows, rowsPerExpert); // one expert's weights per slab
+        for (let r = 0; r < nRows; ) {
+          // Never let a slab cross an expert boundary: each expert has its own row of weights.
+          const n = Math.min(slabRows, nRows - r, rowsPerExpert - (r % rowsPerExpert));
+          const src = toF32(info.type, await reader.readTensorRange(info, r * inRow, n * inRow), n * ne0);
+          checkFinite(opts.input, c.name, src, ne0, r);
+          const dst = new Uint8Array(n * outRow);
+          const w = weights && weights.subarray(Math.floor(r / rowsPerExpert) * ne0, Math.floor(r / rowsPerExpert) * ne0 + ne0);
+          await engine.quantize(c.type, src, dst, n, ne0, w);
+          await writer.writeTensorData(c.name, dst);
+          progress.tick(n * inRow, c.name);
+          r += n;
+        }
+      }
+      tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
+    }
+    progress.done();
+    await writer.finish();
+    writer = undefined;
+    const outBytes = tensors.reduce((s, t) => s + t.outBytes, 0);
+    return {
+      output, preset, ftype, engine: engine.name, tensors, inBytes: totalIn, outBytes, nElements,
+      bitsPerWeight: nElements > 0 ? (outBytes * 8) / nElements : 0, nFallback, seconds: (performance.now() - t0) / 1000,
+    };
+  } catch (e) {
+    if (writer) await writer.abort().catch(() => {});
+    throw e;
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The per-tensor table and totals that `qtk quantize` prints. */
+export function formatQuantizeReport(r: QuantizeResult): string {
+  const mib = (b: number) => (b / 1048576).toFixed(2);
+  const rows = r.tensors.map((t) => [t.name, `[${t.ne.join(', ')}]`, `${t.inType} → ${t.outType}${t.imatrix ? ' (imatrix)' : ''}`, `${mib(t.inBytes)} → ${mib(t.outBytes)} MiB`]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length), 0));
+  const lines = rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+  lines.push(
+    `${r.preset} (file type ${r.ftype}), engine ${r.engine}: ${mib(r.inBytes)} MiB → ${mib(r.outBytes)} MiB, ` +
+      `${r.bitsPerWeight.toFixed(2)} bits per weight, ${r.tensors.length} tensors in ${r.seconds.toFixed(1)} s` +
+      (r.nFallback ? `, ${r.nFallback} fallback(s)` : ''),
+    `wrote ${r.output}`,
+  );
+  return lines.join('\n');
+}
+
+export interface QuantizeMainArgs extends QuantizeOptions {
+  quiet?: boolean;
+}
+
+export async function quantizeMain(args: QuantizeMainArgs): Promise<QuantizeResult> {
+  const result = await quantizeGguf(args);
+  if (!args.quiet) process.stdout.write(formatQuantizeReport(result) + '\n');
+  return result;
+}
