@@ -12,3 +12,8 @@ export * from './model/qwen3.js';
 export * from './model/qwen35.js';
 export * from './model/model.js';
 export * from './reference/index.js';
+export * from './eval/tokenize.js';
+export * from './eval/perplexity.js';
+export * from './eval/kld.js';
+export * from './eval/imatrix.js';
+export { evalPplMain, evalKldMain, imatrixMain, perplexityOf, type EvalCommonArgs, type PplResult } from './eval/main.js';

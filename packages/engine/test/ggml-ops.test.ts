@@ -8,7 +8,7 @@ function rng(seed: number) {
 }
 
 describe('ggml through koffi', () => {
-  const be = Backend.create({ device: 'cpu', threads: 2 });
+  const be = Backend.create({ device: 'cpu', threads: 1 });
 
   it('mul_mat, rms_norm and rope equal JS', () => {
     const r = rng(1);

@@ -7,29 +7,34 @@ import { Model } from '../src/index.js';
 import { convertTo, fixtureGguf, requantizeGguf, tokenIds, type FixtureGguf } from './helpers.js';
 import { compareLogProbs, llamaLogProbs, logSoftmax } from './llama-oracle.js';
 
-async function agreement(gguf: string, tokens: number[]) {
-  const m = await Model.load(gguf, { device: 'cpu', threads: 2 });
+async function engineLogProbs(gguf: string, tokens: number[]) {
+  const m = await Model.load(gguf, { device: 'cpu', threads: 1 });
   try {
     const s = m.session({ nCtx: 64 });
-    const mine = logSoftmax(s.eval(tokens).logits, m.params.nVocab);
+    const lp = logSoftmax(s.eval(tokens).logits, m.params.nVocab);
     s.free();
-    const ref = await llamaLogProbs(gguf, tokens, m.params.nVocab);
-    return compareLogProbs(ref, mine, m.params.nVocab);
+    return { lp, vocab: m.params.nVocab };
   } finally {
     m.free();
   }
 }
 
-// Measured (2 threads): mean KL ≤ 1e-4 and max |Δ log p| ≤ 0.09 for every type below; the bounds
-// leave ~5x room. A wrong RoPE, head pairing or norm gives KL > 0.1 and top-1 < 0.5.
-const BOUNDS = { meanKl: 1e-3, maxDiff: 0.4, top1: 0.9 };
+// f32/f16 measured: mean KL ≤ 1e-4, max |Δ log p| ≤ 0.03 (llama.cpp's f16 KV cache); bounds leave
+// ~10x room. Quantized: llama.cpp repacks Q4_0/Q4_K/Q8_0 weights for its CPU gemm, which rounds the
+// activations in another order, so the gap is judged against the quantization's own effect:
+// KL(engine‖llama.cpp) on the quantized file must stay below KL(llama.cpp quantized‖llama.cpp f32)
+// (measured 2.9e-3 vs 5.6e-3 for qwen3 Q8_0). A wrong RoPE, head pairing or norm gives KL > 0.1.
+const EXACT = { meanKl: 1e-3, maxDiff: 0.1, top1: 0.99 };
+const QUANT = { maxDiff: 1.0, top1: 0.8 };
 
 for (const [arch, hidden] of [['qwen3', 256], ['qwen3_5', 256]] as const) {
   describe(`${arch} engine vs llama.cpp`, () => {
     let f: FixtureGguf;
+    let llamaF32: Float32Array;
     const toks = tokenIds(16, 11);
     beforeAll(async () => {
       f = await fixtureGguf({ arch, hidden, layers: 4 }, 'f32');
+      llamaF32 = await llamaLogProbs(f.gguf, toks, 151936);
     });
     afterAll(() => f?.cleanup());
 
@@ -41,11 +46,20 @@ for (const [arch, hidden] of [['qwen3', 256], ['qwen3_5', 256]] as const) {
           gguf = path.join(path.dirname(f.gguf), `model-${type}.gguf`);
           await requantizeGguf(f.gguf, gguf, type);
         }
-        const r = await agreement(gguf, toks);
-        console.log(`${arch} ${type}: mean KL ${r.meanKl.toExponential(2)}, max KL ${r.maxKl.toExponential(2)}, top-1 ${(r.top1 * 100).toFixed(1)}%, max |Δ log p| ${r.maxDiff.toFixed(4)}`);
-        expect(r.meanKl).toBeLessThan(BOUNDS.meanKl);
-        expect(r.maxDiff).toBeLessThan(BOUNDS.maxDiff);
-        expect(r.top1).toBeGreaterThanOrEqual(BOUNDS.top1);
+        const mine = await engineLogProbs(gguf, toks);
+        const ref = type === 'F32' ? llamaF32 : await llamaLogProbs(gguf, toks, mine.vocab);
+        const r = compareLogProbs(ref, mine.lp, mine.vocab);
+        const q = compareLogProbs(llamaF32, ref, mine.vocab);
+        console.log(`${arch} ${type}: engine vs llama.cpp mean KL ${r.meanKl.toExponential(2)}, max KL ${r.maxKl.toExponential(2)}, top-1 ${(r.top1 * 100).toFixed(1)}%, max |Δ log p| ${r.maxDiff.toFixed(4)}; llama.cpp ${type} vs f32 mean KL ${q.meanKl.toExponential(2)}`);
+        if (type === 'F32' || type === 'F16') {
+          expect(r.meanKl).toBeLessThan(EXACT.meanKl);
+          expect(r.maxDiff).toBeLessThan(EXACT.maxDiff);
+          expect(r.top1).toBeGreaterThanOrEqual(EXACT.top1);
+        } else {
+          expect(r.meanKl).toBeLessThan(q.meanKl);
+          expect(r.maxDiff).toBeLessThan(QUANT.maxDiff);
+          expect(r.top1).toBeGreaterThanOrEqual(QUANT.top1);
+        }
       });
     }
   });

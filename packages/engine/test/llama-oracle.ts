@@ -13,7 +13,7 @@ export async function llamaLogProbs(gguf: string, tokens: number[], nVocab: numb
   const l = await cpuLlama();
   const model = await l.loadModel({ modelPath: gguf, gpuLayers: 0 });
   try {
-    const ctx = await model.createContext({ contextSize: Math.max(256, tokens.length + 16), batchSize: Math.max(64, tokens.length), threads: opts.threads ?? 2, sequences: 1 });
+    const ctx = await model.createContext({ contextSize: Math.max(256, tokens.length + 16), batchSize: Math.max(64, tokens.length), threads: opts.threads ?? 1, sequences: 1 });
     try {
       const seq = ctx.getSequence();
       const out = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { probabilities: true } }] as never));

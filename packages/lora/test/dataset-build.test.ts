@@ -209,6 +209,20 @@ describe('qtk dataset build on a constructed repository', () => {
     expect((await fs.readdir(out)).filter((f) => f.startsWith('.'))).toEqual([]); // no temp folders left
   });
 
+  it('plain-text encoding equals the tokenizer library\'s own encode on text without added tokens', async () => {
+    const { TokenizerLoader } = await import('@lenml/tokenizers');
+    const dir = path.dirname(TOKENIZER);
+    const ref = TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(await fs.readFile(TOKENIZER, 'utf8')),
+      tokenizerConfig: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')),
+    });
+    const require = (await import('node:module')).createRequire(import.meta.url);
+    const big = (await fs.readFile(require.resolve('typescript/lib/typescript.js'), 'utf8')).slice(0, 300_000);
+    for (const text of [big, 'naïve café 漢字 🚀\n\n\t  x  ', "it's   THEY'RE 1234567 \r\n"]) {
+      expect(tok.encode(text)).toEqual(ref.encode(text, { add_special_tokens: false }));
+    }
+  });
+
   it('reads only the first 8 KiB of a large binary to classify it', async () => {
     const { skips } = await build(plain, path.join(root, 'out-big'), { maxFileBytes: 64 * 1024 * 1024 });
     expect(skips['assets/blob']).toBe('binary');

@@ -5,10 +5,13 @@ import * as path from 'node:path';
 import yargs from 'yargs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qwen3TokenizerPaths } from '@qtk/fixtures';
-import { datasetCommand } from '../../cli/src/commands/dataset.js';
+import type { Argv } from 'yargs';
 import { codeText } from './dataset-fixture.js';
 
 let root: string;
+// The CLI package depends on this one, so its command is loaded by path (outside this package's tsc rootDir).
+const COMMAND_FILE = new URL('../../cli/src/commands/dataset.ts', import.meta.url).href;
+let datasetCommand: { command: string; describe: string; builder: (y: Argv) => Argv; run: (a: Record<string, unknown>) => Promise<void> };
 
 async function cli(argv: string[]): Promise<string> {
   const out: string[] = [];
@@ -28,6 +31,7 @@ async function cli(argv: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
+  ({ datasetCommand } = await import(/* @vite-ignore */ COMMAND_FILE));
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-dataset-cli-'));
   const repo = path.join(root, 'myrepo');
   await fs.mkdir(path.join(repo, 'src'), { recursive: true });

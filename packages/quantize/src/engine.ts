@@ -2,7 +2,7 @@
 // row chunk) when node-llama-cpp's prebuilt ggml is present — its bytes equal the TS codecs' — and the
 // TS codecs on this thread otherwise.
 import type { GgmlTypeName } from '@qtk/core';
-import { GGML_TYPES } from '@qtk/core';
+import { GGML_TYPES, decodeToF32 } from '@qtk/core';
 import { getCodec } from './codecs/index.js';
 import { loadGgmlQuantizer, type GgmlQuantizer } from './native/ggml-quantize.js';
 
@@ -12,6 +12,12 @@ export interface RowQuantizer {
   readonly name: EngineName;
   /** nRows rows of nPerRow values from src into dst; imatrix: nPerRow weights shared by the rows. */
   quantize(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Promise<void>;
+  /** n values of a stored F32/F16/BF16 tensor slab as f32 (F16/BF16 converted in parallel by ggml when loaded). */
+  toF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array, n: number): Promise<Float32Array>;
+}
+
+async function tsToF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<Float32Array> {
+  return decodeToF32(type, bytes);
 }
 
 /** Rows per chunk: llama-quantize hands out chunks of at least 32·512 values; so do we. */
@@ -39,6 +45,18 @@ function nativeQuantizer(g: GgmlQuantizer, threads: number): RowQuantizer {
       };
       await Promise.all(Array.from({ length: Math.min(threads, chunks.length) }, lane));
     },
+    async toF32(type, bytes, n) {
+      if (type === 'F32') return tsToF32(type, bytes);
+      const out = new Float32Array(n);
+      const per = Math.ceil(n / threads / 4096) * 4096;
+      const parts: Promise<void>[] = [];
+      for (let i = 0; i < n; i += per) {
+        const k = Math.min(per, n - i);
+        parts.push(g.toF32Async(type, bytes.subarray(2 * i, 2 * (i + k)), out.subarray(i, i + k), k));
+      }
+      await Promise.all(parts);
+      return out;
+    },
   };
 }
 
@@ -50,6 +68,7 @@ function tsQuantizer(): RowQuantizer {
       if (!codec) throw new Error(`no codec for ${type}`);
       codec.quantizeBlocks(src, dst, nRows, nPerRow, imatrix);
     },
+    toF32: (type, bytes) => tsToF32(type, bytes),
   };
 }
 

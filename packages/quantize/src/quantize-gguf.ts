@@ -220,18 +220,36 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
         const rowsPerExpert = info.ne[1] ?? 1;
         let slabRows = Math.max(1, Math.floor(SLAB_BYTES / (ne0 * 4)));
         if (weights && weights.length > ne0) slabRows = Math.min(slabRows, rowsPerExpert); // one expert's weights per slab
+        // Slabs never cross an expert boundary (each expert has its own row of weights). Reading and
+        // converting slab k+1 overlaps quantizing slab k; writing overlaps the next slab's work.
+        const slabs: [number, number][] = [];
         for (let r = 0; r < nRows; ) {
-          // Never let a slab cross an expert boundary: each expert has its own row of weights.
           const n = Math.min(slabRows, nRows - r, rowsPerExpert - (r % rowsPerExpert));
-          const src = toF32(info.type, await reader.readTensorRange(info, r * inRow, n * inRow), n * ne0);
-          checkFinite(opts.input, c.name, src, ne0, r);
-          const dst = new Uint8Array(n * outRow);
-          const w = weights && weights.subarray(Math.floor(r / rowsPerExpert) * ne0, Math.floor(r / rowsPerExpert) * ne0 + ne0);
-          await engine.quantize(c.type, src, dst, n, ne0, w);
-          await writer.writeTensorData(c.name, dst);
-          progress.tick(n * inRow, c.name);
+          slabs.push([r, n]);
           r += n;
         }
+        const load = async ([r, n]: [number, number]): Promise<Float32Array> => {
+          const bytes = await reader.readTensorRange(info, r * inRow, n * inRow);
+          const src = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16' ? await engine.toF32(info.type, bytes, n * ne0) : toF32(info.type, bytes, n * ne0);
+          checkFinite(opts.input, c.name, src, ne0, r);
+          return src;
+        };
+        let next = slabs.length ? load(slabs[0]!) : undefined;
+        let writing: Promise<void> = Promise.resolve();
+        for (let k = 0; k < slabs.length; k++) {
+          const [r, n] = slabs[k]!;
+          const src = await next!;
+          next = k + 1 < slabs.length ? load(slabs[k + 1]!) : undefined;
+          next?.catch(() => {}); // surfaced when awaited
+          const dst = new Uint8Array(n * outRow);
+          const e = Math.floor(r / rowsPerExpert) * ne0;
+          await engine.quantize(c.type, src, dst, n, ne0, weights?.subarray(e, e + ne0));
+          await writing;
+          writing = writer.writeTensorData(c.name, dst);
+          writing.catch(() => {}); // surfaced by the next await
+          progress.tick(n * inRow, c.name);
+        }
+        await writing;
       }
       tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
     }

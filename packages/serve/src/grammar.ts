@@ -18,12 +18,22 @@ export interface ResponseFormat {
   schema?: Record<string, unknown>;
 }
 
-async function schemaGrammar(llama: Llama, schema: unknown, param: string): Promise<LlamaGrammar> {
+/** node-llama-cpp ends its JSON roots with newlines that its chat loop treats as a stop trigger;
+ *  without them the grammar completes at the closing brace and llama.cpp can only sample end-of-generation. */
+function withoutTrailingNewlines(gbnf: string): string {
+  return gbnf.replace(/ "\\n\\n\\n\\n" \[\\n\]\*(?=\n|$)/, '');
+}
+
+async function schemaGbnf(llama: Llama, schema: unknown, param: string): Promise<string> {
   try {
-    return await llama.createGrammarForJsonSchema(schema as Readonly<GbnfJsonSchema> as never);
+    return withoutTrailingNewlines((await llama.createGrammarForJsonSchema(schema as Readonly<GbnfJsonSchema> as never)).grammar);
   } catch (err) {
     throw badRequest(`${param}: this JSON schema cannot be turned into a grammar (${(err as Error).message}). Use types, properties, required, enum, const, items, anyOf/oneOf and $defs.`, param, 'invalid_json_schema');
   }
+}
+
+async function schemaGrammar(llama: Llama, schema: unknown, param: string): Promise<LlamaGrammar> {
+  return llama.createGrammar({ grammar: await schemaGbnf(llama, schema, param) });
 }
 
 export async function responseFormatGrammar(llama: Llama, rf: ResponseFormat | undefined): Promise<LlamaGrammar | undefined> {
@@ -57,8 +67,8 @@ export async function toolCallGrammar(llama: Llama, tools: ToolDef[], format: To
     required: ['name', 'arguments'],
   });
   const schema = tools.length === 1 ? call(tools[0]!) : { oneOf: tools.map(call) };
-  const json = await schemaGrammar(llama, schema, 'tools');
+  const json = await schemaGbnf(llama, schema, 'tools');
   // The JSON grammar's root sits inside the template's markers; the wrapper becomes the new root.
-  const text = `${json.grammar}\nqtk-tool-call ::= "<tool_call>\\n" root "\\n</tool_call>"\n`;
+  const text = `${json}\nqtk-tool-call ::= "<tool_call>\\n" root "\\n</tool_call>"\n`;
   return llama.createGrammar({ grammar: text, rootRuleName: 'qtk-tool-call' });
 }

@@ -69,7 +69,7 @@ export const chatBodySchema = {
               properties: {
                 id: { type: 'string' },
                 type: { type: 'string' },
-                function: { type: 'object', required: ['name', 'arguments'], properties: { name: { type: 'string' }, arguments: { type: ['string', 'object'] } } },
+                function: { type: 'object', required: ['name', 'arguments'], properties: { name: { type: 'string' }, arguments: { anyOf: [{ type: 'string' }, { type: 'object' }] } } },
               },
             },
           },

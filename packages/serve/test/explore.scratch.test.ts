@@ -5,10 +5,10 @@ import { buildTinyModel } from './tiny-model.js';
 
 it('explore', async () => {
   let t = Date.now();
-  const m = await buildTinyModel('qwen3');
+  const m = await buildTinyModel('qwen3_5');
   console.log('build ms', Date.now() - t);
   t = Date.now();
-  const s = await startServer({ model: m.gguf, port: 0, gpu: false, parallel: 2, ctx: 512, log: console.log });
+  const s = await startServer({ model: m.gguf, port: 0, gpu: false, parallel: 2, ctx: 512, threads: 1, log: console.log });
   console.log('start ms', Date.now() - t, s.url, s.engine.chatTemplate?.slice(0, 200));
   const client = new OpenAI({ baseURL: s.url + '/v1', apiKey: 'x' });
   t = Date.now();

@@ -3,7 +3,10 @@
 import type { QtkCommand } from '../command.js';
 import { convertCommand } from './convert.js';
 import { datasetCommand } from './dataset.js';
+import { evalCommand } from './eval.js';
+import { imatrixCommand } from './imatrix.js';
 import { inspectCommand } from './inspect.js';
+import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, inspectCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, imatrixCommand, inspectCommand, quantizeCommand, serveCommand];

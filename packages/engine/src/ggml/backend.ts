@@ -84,6 +84,31 @@ export class Backend {
     if (fp) koffi.call(fp, this.lib.setNThreadsProto, this.ptr, n);
   }
 
+  /**
+   * The CPU's repacking buffer type ("CPU_REPACK"), as llama.cpp uses for weights: Q4_0, Q4_K, Q8_0,
+   * IQ4_NL… rearranged for the SIMD gemm kernels. Undefined on other devices or CPUs without it.
+   */
+  get repackBufferType(): Ptr | undefined {
+    if (!this.isCpu) return undefined;
+    const dev = this.lib.ggml_backend_get_device(this.ptr);
+    const fp = this.lib.ggml_backend_reg_get_proc_address(this.lib.ggml_backend_dev_backend_reg(dev), 'ggml_backend_dev_get_extra_bufts');
+    if (!fp) return undefined;
+    const list = koffi.call(fp, this.lib.getExtraBuftsProto, dev) as Ptr | null;
+    for (let i = 0; list && i < 16; i++) {
+      const buft = koffi.decode(list, i * 8, 'void *') as Ptr | null;
+      if (!buft) break;
+      if (this.lib.ggml_backend_buft_name(buft) === 'CPU_REPACK') return buft;
+    }
+    return undefined;
+  }
+
+  /** Allocates a context's tensors in a buffer of the given type. */
+  allocContextIn(ctx: GgmlContext, buft: Ptr): BackendBuffer {
+    const buf = this.lib.ggml_backend_alloc_ctx_tensors_from_buft(ctx.ptr, buft) as Ptr | null;
+    if (!buf) throw new QtkError(`could not allocate a ${this.lib.ggml_backend_buft_name(buft)} buffer for ${ctx.maxTensors} tensors (out of memory?). Use a smaller model.`);
+    return new BackendBuffer(this.lib, buf);
+  }
+
   get bufferType(): Ptr {
     return this.lib.ggml_backend_get_default_buffer_type(this.ptr) as Ptr;
   }

@@ -61,6 +61,7 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_set_param: b('void ggml_set_param(void *t)'),
     ggml_set_loss: b('void ggml_set_loss(void *t)'),
     ggml_nbytes: b('size_t ggml_nbytes(void *t)'),
+    ggml_backend_buft_alloc_buffer: b('void *ggml_backend_buft_alloc_buffer(void *buft, size_t size)'),
     // tensors
     ggml_new_tensor_4d: b('void *ggml_new_tensor_4d(void *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
     ggml_view_4d: b('void *ggml_view_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offset)'),

@@ -15,6 +15,8 @@ import { loadWeights, type LoadedWeights } from './weights.js';
 export interface LoadOptions extends BackendOptions {
   /** Reuse a backend (and its loaded ggml build) instead of creating one. */
   backend?: Backend;
+  /** CPU: keep eligible quantized matmul weights in llama.cpp's repacked layout (default true). */
+  repack?: boolean;
 }
 
 export class Model {
@@ -33,7 +35,7 @@ export class Model {
       const specs = params.arch === 'qwen3' ? qwen3WeightSpecs(params) : qwen35WeightSpecs(params);
       const backend = opts.backend ?? Backend.create(opts);
       try {
-        const weights = await loadWeights(reader, backend, specs);
+        const weights = await loadWeights(reader, backend, specs, { repack: opts.repack });
         return new Model(path, params, backend, !opts.backend, weights);
       } catch (e) {
         if (!opts.backend) backend.free();
@@ -60,8 +62,7 @@ export class Model {
   }
 
   free(): void {
-    this.weights.buffer.free();
-    this.weights.ctx.free();
+    this.weights.free();
     if (this.ownsBackend) this.backend.free();
   }
 }

@@ -12,22 +12,22 @@ export function qwen3WeightSpecs(p: Qwen3Params): WeightSpec[] {
   const specs: WeightSpec[] = [
     { name: 'token_embd.weight', ne: [E, nVocab] },
     { name: 'output_norm.weight', ne: [E] },
-    { name: 'output.weight', ne: [E, nVocab], optional: true },
+    { name: 'output.weight', ne: [E, nVocab], optional: true, matmul: true },
   ];
   for (let i = 0; i < p.nLayer; i++) {
     const b = `blk.${i}.`;
     specs.push(
       { name: `${b}attn_norm.weight`, ne: [E] },
-      { name: `${b}attn_q.weight`, ne: [E, hd * nHead] },
-      { name: `${b}attn_k.weight`, ne: [E, hd * nHeadKv] },
-      { name: `${b}attn_v.weight`, ne: [E, hd * nHeadKv] },
-      { name: `${b}attn_output.weight`, ne: [hd * nHead, E] },
+      { name: `${b}attn_q.weight`, ne: [E, hd * nHead], matmul: true },
+      { name: `${b}attn_k.weight`, ne: [E, hd * nHeadKv], matmul: true },
+      { name: `${b}attn_v.weight`, ne: [E, hd * nHeadKv], matmul: true },
+      { name: `${b}attn_output.weight`, ne: [hd * nHead, E], matmul: true },
       { name: `${b}attn_q_norm.weight`, ne: [hd] },
       { name: `${b}attn_k_norm.weight`, ne: [hd] },
       { name: `${b}ffn_norm.weight`, ne: [E] },
-      { name: `${b}ffn_gate.weight`, ne: [E, nFf] },
-      { name: `${b}ffn_up.weight`, ne: [E, nFf] },
-      { name: `${b}ffn_down.weight`, ne: [nFf, E] },
+      { name: `${b}ffn_gate.weight`, ne: [E, nFf], matmul: true },
+      { name: `${b}ffn_up.weight`, ne: [E, nFf], matmul: true },
+      { name: `${b}ffn_down.weight`, ne: [nFf, E], matmul: true },
     );
   }
   return specs;

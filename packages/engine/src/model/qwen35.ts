@@ -14,34 +14,34 @@ export function qwen35WeightSpecs(p: Qwen35Params): WeightSpec[] {
   const specs: WeightSpec[] = [
     { name: 'token_embd.weight', ne: [E, nVocab] },
     { name: 'output_norm.weight', ne: [E] },
-    { name: 'output.weight', ne: [E, nVocab], optional: true },
+    { name: 'output.weight', ne: [E, nVocab], optional: true, matmul: true },
   ];
   for (let i = 0; i < p.nLayer; i++) {
     const b = `blk.${i}.`;
     specs.push({ name: `${b}attn_norm.weight`, ne: [E] }, { name: `${b}post_attention_norm.weight`, ne: [E] });
     if (p.recurrent[i]) {
       specs.push(
-        { name: `${b}attn_qkv.weight`, ne: [E, C] },
-        { name: `${b}attn_gate.weight`, ne: [E, p.ssmInner] },
+        { name: `${b}attn_qkv.weight`, ne: [E, C], matmul: true },
+        { name: `${b}attn_gate.weight`, ne: [E, p.ssmInner], matmul: true },
         { name: `${b}ssm_conv1d.weight`, ne: [p.convKernel, C] },
         { name: `${b}ssm_dt.bias`, ne: [p.ssmHeads] },
         { name: `${b}ssm_a`, ne: [p.ssmHeads] },
-        { name: `${b}ssm_beta.weight`, ne: [E, p.ssmHeads] },
-        { name: `${b}ssm_alpha.weight`, ne: [E, p.ssmHeads] },
+        { name: `${b}ssm_beta.weight`, ne: [E, p.ssmHeads], matmul: true },
+        { name: `${b}ssm_alpha.weight`, ne: [E, p.ssmHeads], matmul: true },
         { name: `${b}ssm_norm.weight`, ne: [p.ssmState] },
-        { name: `${b}ssm_out.weight`, ne: [p.ssmInner, E] },
+        { name: `${b}ssm_out.weight`, ne: [p.ssmInner, E], matmul: true },
       );
     } else {
       specs.push(
-        { name: `${b}attn_q.weight`, ne: [E, 2 * hd * nHead] },
-        { name: `${b}attn_k.weight`, ne: [E, hd * nHeadKv] },
-        { name: `${b}attn_v.weight`, ne: [E, hd * nHeadKv] },
-        { name: `${b}attn_output.weight`, ne: [hd * nHead, E] },
+        { name: `${b}attn_q.weight`, ne: [E, 2 * hd * nHead], matmul: true },
+        { name: `${b}attn_k.weight`, ne: [E, hd * nHeadKv], matmul: true },
+        { name: `${b}attn_v.weight`, ne: [E, hd * nHeadKv], matmul: true },
+        { name: `${b}attn_output.weight`, ne: [hd * nHead, E], matmul: true },
         { name: `${b}attn_q_norm.weight`, ne: [hd] },
         { name: `${b}attn_k_norm.weight`, ne: [hd] },
       );
     }
-    specs.push({ name: `${b}ffn_gate.weight`, ne: [E, nFf] }, { name: `${b}ffn_up.weight`, ne: [E, nFf] }, { name: `${b}ffn_down.weight`, ne: [nFf, E] });
+    specs.push({ name: `${b}ffn_gate.weight`, ne: [E, nFf], matmul: true }, { name: `${b}ffn_up.weight`, ne: [E, nFf], matmul: true }, { name: `${b}ffn_down.weight`, ne: [nFf, E], matmul: true });
   }
   return specs;
 }

@@ -36,7 +36,9 @@ async function git(repo: string, args: string[]): Promise<string | undefined> {
 
 export async function selectPaths(repo: string, opts: { skipVendored: boolean }): Promise<Selection> {
   const inside = await git(repo, ['rev-parse', '--is-inside-work-tree']);
-  if (inside?.trim() === 'true') {
+  // A folder that its enclosing checkout ignores (e.g. node_modules) is walked as a tree of its own.
+  const ignoredByParent = inside?.trim() === 'true' && (await git(repo, ['check-ignore', '-q', '.'])) !== undefined;
+  if (inside?.trim() === 'true' && !ignoredByParent) {
     const listed = await git(repo, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
     if (listed !== undefined) {
       const unique = new Set(listed.split('\0').filter((p) => p.length > 0));

@@ -74,13 +74,52 @@ async function loadHfTokenizer(file: string): Promise<DatasetTokenizer> {
   const splitter = userDefined.length
     ? new RegExp(`(${userDefined.map((a) => a.content).sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})`)
     : undefined;
+  // Ids per pre-token piece, cached: BPE works piece by piece, so a piece always gives the same ids.
+  // For the usual byte-level BPE (a Split regex then ByteLevel, as Qwen/GPT-style tokenizer.json files
+  // have) the split runs here and the cache is keyed by the raw piece, skipping the library's per-piece
+  // byte mapping and LRU on hits: ~10× faster on code; other pipelines run through the library whole.
+  const pieceCache = new Map<string, number[]>();
+  const PIECE_CACHE_MAX = 1 << 18;
+  const pieceIds = (piece: string): number[] => {
+    let ids = pieceCache.get(piece);
+    if (ids === undefined) {
+      const pre = tok.pre_tokenizer ? tok.pre_tokenizer(piece, { section_index: 0 }) : [piece];
+      ids = tok.model.convert_tokens_to_ids(tok.model(pre)) as number[];
+      if (pieceCache.size >= PIECE_CACHE_MAX) pieceCache.clear();
+      pieceCache.set(piece, ids);
+    }
+    return ids;
+  };
+  const steps = tok.pre_tokenizer?.tokenizers as { constructor: { name: string }; pattern?: RegExp; config?: Record<string, unknown> }[] | undefined;
+  const splitRe = steps?.length === 2
+    && steps[0]!.constructor.name === 'SplitPreTokenizer' && steps[0]!.config?.behavior === 'Isolated' && !steps[0]!.config?.invert
+    && steps[0]!.pattern instanceof RegExp
+    && steps[1]!.constructor.name === 'ByteLevelPreTokenizer' && steps[1]!.config?.use_regex === false && !steps[1]!.config?.add_prefix_space
+    ? new RegExp(steps[0]!.pattern.source, 'gu')
+    : undefined;
   const plain = (text: string): number[] => {
     // The pipeline of tokenizer.json minus its added-token splitter: normaliser, pre-tokeniser, model.
     let x = text;
     if (tok.normalizer) x = tok.normalizer(x);
     if (x.length === 0) return [];
-    const pieces = tok.pre_tokenizer ? tok.pre_tokenizer(x, { section_index: 0 }) : [x];
-    return tok.model.convert_tokens_to_ids(tok.model(pieces));
+    const out: number[] = [];
+    const emit = (piece: string) => { for (const id of pieceIds(piece)) out.push(id); };
+    if (splitRe) {
+      let last = 0;
+      for (const m of x.matchAll(splitRe)) {
+        if (m.index > last) emit(x.slice(last, m.index));
+        if (m[0].length > 0) emit(m[0]);
+        last = m.index + m[0].length;
+      }
+      if (last < x.length) emit(x.slice(last));
+    } else {
+      const pieces: string[] = tok.pre_tokenizer ? tok.pre_tokenizer(x, { section_index: 0 }) : [x];
+      for (const piece of pieces) {
+        const ids = tok.model.convert_tokens_to_ids(tok.model([piece])) as number[];
+        for (const id of ids) out.push(id);
+      }
+    }
+    return out;
   };
   return {
     kind: 'tokenizer.json',
@@ -100,6 +139,7 @@ async function loadHfTokenizer(file: string): Promise<DatasetTokenizer> {
       return out;
     },
     decode(ids) {
+      if (ids.length === 0) return '';
       return tok.decode(Array.from(ids), { skip_special_tokens: false, clean_up_tokenization_spaces: false });
     },
     async close() {},

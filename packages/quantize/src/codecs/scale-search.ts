@@ -141,6 +141,8 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
  * solve the weighted least squares for scale and min at each; keep the best. Writes -min to out[outIdx].
  * `weights === null` means x² (make_qkx3's default); qkx2 always passes weights.
  */
+const qkxW = new Float32Array(256);
+
 function makeQkxQuants(
   n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array | null, wo: number,
   L: Uint8Array, lo: number, out: Float32Array, outIdx: number, Laux: Uint8Array,
@@ -148,18 +150,19 @@ function makeQkxQuants(
 ): number {
   rmin = f(rmin); // C passes float literals such as -0.9f
   rdelta = f(rdelta);
-  const wt = (i: number): number => (weights ? weights[wo + i]! : f(x[xo + i]! * x[xo + i]!));
+  // Weights into a local array once (x² when none are given, as make_qkx3_quants does).
+  const w = qkxW;
+  for (let i = 0; i < n; i++) w[i] = weights ? weights[wo + i]! : f(x[xo + i]! * x[xo + i]!);
   let min = x[xo]!;
   let max = x[xo]!;
-  let sumW = wt(0);
+  let sumW = w[0]!;
   let sumX = f(sumW * x[xo]!);
   for (let i = 1; i < n; i++) {
     const xi = x[xo + i]!;
     if (xi < min) min = xi;
     if (xi > max) max = xi;
-    const w = wt(i);
-    sumW = f(sumW + w);
-    sumX = f(sumX + f(w * xi));
+    sumW = f(sumW + w[i]!);
+    sumX = f(sumX + f(w[i]! * xi));
   }
   if (min > 0) min = 0;
   if (qkx3 ? max <= min : max === min) {
@@ -172,11 +175,12 @@ function makeQkxQuants(
   let bestError = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[xo + i]!;
-    const l = nearestInt(f(iscale * f(xi - min)));
-    L[lo + i] = Math.max(0, Math.min(nmax, l));
-    let diff = f(f(f(scale * L[lo + i]!) + min) - xi);
+    let l = nearestInt(f(iscale * f(xi - min)));
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
+    L[lo + i] = l;
+    let diff = f(f(f(scale * l) + min) - xi);
     diff = useMad ? Math.abs(diff) : f(diff * diff);
-    bestError = f(bestError + f(wt(i) * diff));
+    bestError = f(bestError + f(w[i]! * diff));
   }
   if (nstep < 1) {
     out[outIdx] = -min;
@@ -191,12 +195,12 @@ function makeQkxQuants(
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i]!;
       let l = nearestInt(f(iscale * f(xi - min)));
-      l = Math.max(0, Math.min(nmax, l));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
       Laux[i] = l;
-      const w = wt(i);
-      sumL = f(sumL + f(w * l));
-      sumL2 = f(sumL2 + f(f(w * l) * l));
-      sumXL = f(sumXL + f(f(w * l) * xi));
+      const wl = f(w[i]! * l);
+      sumL = f(sumL + wl);
+      sumL2 = f(sumL2 + f(wl * l));
+      sumXL = f(sumXL + f(wl * xi));
     }
     const D = f(f(sumW * sumL2) - f(sumL * sumL));
     if (D > 0) {
@@ -210,7 +214,7 @@ function makeQkxQuants(
       for (let i = 0; i < n; i++) {
         let diff = f(f(f(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
         diff = useMad ? Math.abs(diff) : f(diff * diff);
-        curError = f(curError + f(wt(i) * diff));
+        curError = f(curError + f(w[i]! * diff));
       }
       if (curError < bestError) {
         for (let i = 0; i < n; i++) L[lo + i] = Laux[i]!;

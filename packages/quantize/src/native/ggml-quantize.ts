@@ -19,6 +19,8 @@ export interface GgmlQuantizer {
   dequantize(type: GgmlTypeName, src: Uint8Array, dst: Float32Array, n: number): void;
   /** quantize_row_q8_K_ref: Q8_K is never made by ggml_quantize_chunk. */
   quantizeRowQ8K(src: Float32Array, dst: Uint8Array, n: number): void;
+  /** ggml_fp16_to_fp32_row / ggml_bf16_to_fp32_row on a koffi worker thread (exact conversions). */
+  toF32Async(type: 'F16' | 'BF16', src: Uint8Array, dst: Float32Array, n: number): Promise<void>;
   /** ggml's own sizes, to check the TS tables against. */
   typeSize(type: GgmlTypeName): number;
   blockSize(type: GgmlTypeName): number;
@@ -96,6 +98,8 @@ function bind(binDir: string): GgmlQuantizer {
   const blckSize = lib.func('int64_t ggml_blck_size(int type)');
   const q8kRef = lib.func('void quantize_row_q8_K_ref(const float *x, void *y, int64_t k)');
   const q8kDeq = lib.func('void dequantize_row_q8_K(const void *x, float *y, int64_t k)');
+  const f16Row = lib.func('void ggml_fp16_to_fp32_row(const void *x, float *y, int64_t n)');
+  const bf16Row = lib.func('void ggml_bf16_to_fp32_row(const void *x, float *y, int64_t n)');
 
   const id = (t: GgmlTypeName): number => GGML_TYPES[t].id;
   const initialized = new Set<GgmlTypeName>();
@@ -140,6 +144,13 @@ function bind(binDir: string): GgmlQuantizer {
     quantizeRowQ8K(src, dst, n) {
       if (n % 256 !== 0) throw new Error(`quantize_row_q8_K_ref: ${n} is not a multiple of 256`);
       q8kRef(src, dst, n);
+    },
+    toF32Async(t, src, dst, n) {
+      if (src.length < 2 * n || dst.length < n) throw new Error(`${t} → f32: buffers hold fewer than ${n} values`);
+      const fn = t === 'F16' ? f16Row : bf16Row;
+      return new Promise((resolve, reject) => {
+        fn.async(src, dst, n, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+      });
     },
     typeSize: (t) => Number(typeSize(id(t))),
     blockSize: (t) => Number(blckSize(id(t))),

@@ -157,7 +157,9 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
 
     const result = await runGeneration(ctx, reply, spec);
     parser.push(result.text);
-    const out = parser.finish();
+    const out = { ...parser.finish(), content: '', reasoning: '' };
+    out.content = parser.content;
+    out.reasoning = parser.reasoning;
     const message: Record<string, unknown> = { role: 'assistant', content: out.toolCalls.length > 0 && out.content.trim() === '' ? null : out.content };
     if (out.reasoning) message.reasoning_content = out.reasoning;
     if (out.toolCalls.length > 0) message.tool_calls = out.toolCalls.map((c) => ({ id: newId('call'), type: 'function', function: { name: c.name, arguments: c.arguments } }));

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// qtk quantize vs llama-quantize: MB/s (input bytes / wall time) for Q8_0, Q4_K_M and IQ4_XS on one
+// ≥ 1 GB f16 GGUF, same input, same thread count, run one after the other; plus a check that both wrote
+// the same tensor types and bytes. Needs `npm run build` (or packages' dist) and llama-quantize built from
+// the bundled llama.cpp source (see bench/RESULTS.md for the cmake line); LLAMA_QUANTIZE overrides its path.
+// Usage: node bench/quantize.mjs [--threads N] [--presets Q8_0,Q4_K_M,IQ4_XS] [--dir /tmp/qtk-bench] [--keep]
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { GgufReader, GgufWriter } from '@qtk/core';
+import { quantizeGguf } from '@qtk/quantize';
+
+const { values: args } = parseArgs({
+  options: {
+    threads: { type: 'string', default: String(os.availableParallelism()) },
+    presets: { type: 'string', default: 'Q8_0,Q4_K_M,IQ4_XS' },
+    dir: { type: 'string', default: path.join(os.tmpdir(), 'qtk-bench-quantize') },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const threads = Number(args.threads);
+const LLAMA_QUANTIZE = process.env.LLAMA_QUANTIZE ?? '/work/ref/build/bin/llama-quantize';
+mkdirSync(args.dir, { recursive: true });
+const input = path.join(args.dir, 'bench-F16.gguf');
+
+// A qwen3-shaped model: 10 layers, hidden 2048, ffn 6144, 16 q / 4 kv heads of 128, vocab 32768, untied
+// → 616 M weights, 1.23 GB in f16. Values are Gaussian (σ 0.02) from a seeded generator, reused in 16 MB tiles.
+const D = { layers: 10, hidden: 2048, ffn: 6144, heads: 16, kvHeads: 4, headDim: 128, vocab: 32768 };
+function layout() {
+  const { hidden: H, ffn: F, heads, kvHeads, headDim: hd, vocab: V } = D;
+  const t = [
+    { name: 'token_embd.weight', ne: [H, V], type: 'F16' },
+    { name: 'output_norm.weight', ne: [H], type: 'F32' },
+    { name: 'output.weight', ne: [H, V], type: 'F16' },
+  ];
+  for (let i = 0; i < D.layers; i++) {
+    const b = `blk.${i}`;
+    t.push(
+      { name: `${b}.attn_norm.weight`, ne: [H], type: 'F32' },
+      { name: `${b}.attn_q.weight`, ne: [H, heads * hd], type: 'F16' },
+      { name: `${b}.attn_k.weight`, ne: [H, kvHeads * hd], type: 'F16' },
+      { name: `${b}.attn_v.weight`, ne: [H, kvHeads * hd], type: 'F16' },
+      { name: `${b}.attn_output.weight`, ne: [heads * hd, H], type: 'F16' },
+      { name: `${b}.attn_q_norm.weight`, ne: [hd], type: 'F32' },
+      { name: `${b}.attn_k_norm.weight`, ne: [hd], type: 'F32' },
+      { name: `${b}.ffn_norm.weight`, ne: [H], type: 'F32' },
+      { name: `${b}.ffn_gate.weight`, ne: [H, F], type: 'F16' },
+      { name: `${b}.ffn_up.weight`, ne: [H, F], type: 'F16' },
+      { name: `${b}.ffn_down.weight`, ne: [F, H], type: 'F16' },
+    );
+  }
+  return t;
+}
+
+function f16Tile(n, seed) {
+  const out = new Uint16Array(n);
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  let s = seed >>> 0;
+  const rnd = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  for (let i = 0; i < n; i++) {
+    f[0] = 0.02 * Math.sqrt(-2 * Math.log(rnd())) * Math.cos(2 * Math.PI * rnd());
+    const x = u[0], sign = (x >>> 16) & 0x8000, e = ((x >>> 23) & 0xff) - 112, m = x & 0x7fffff;
+    out[i] = e <= 0 ? sign : sign | (e << 10) | ((m + 0x1000) >>> 13); // values are small: no overflow
+  }
+  return new Uint8Array(out.buffer);
+}
+
+async function writeInput() {
+  if (existsSync(input)) return;
+  const w = await GgufWriter.create(input, { overwrite: true });
+  w.add('general.architecture', 'STRING', 'qwen3');
+  w.add('general.name', 'STRING', 'qtk quantize bench');
+  w.add('general.file_type', 'UINT32', 1);
+  const kv = {
+    block_count: D.layers, context_length: 4096, embedding_length: D.hidden, feed_forward_length: D.ffn,
+    'attention.head_count': D.heads, 'attention.head_count_kv': D.kvHeads, 'attention.key_length': D.headDim, 'attention.value_length': D.headDim,
+  };
+  for (const [k, v] of Object.entries(kv)) w.add(`qwen3.${k}`, 'UINT32', v);
+  w.add('qwen3.attention.layer_norm_rms_epsilon', 'FLOAT32', 1e-6);
+  w.add('qwen3.rope.freq_base', 'FLOAT32', 1e6);
+  const tensors = layout();
+  for (const t of tensors) w.addTensorInfo(t.name, t.ne, t.type);
+  const tile = f16Tile(8 << 20, 1);
+  const ones = new Uint8Array(new Float32Array(1 << 16).fill(1).buffer);
+  for (const [i, t] of tensors.entries()) {
+    const n = t.ne.reduce((a, b) => a * b, 1);
+    if (t.type === 'F32') { await w.writeTensorData(t.name, ones.subarray(0, n * 4)); continue; }
+    let left = n * 2, off = (i * 4099 * 2) % tile.length;
+    while (left > 0) {
+      const k = Math.min(left, tile.length - off);
+      await w.writeTensorData(t.name, tile.subarray(off, off + k));
+      left -= k; off = 0;
+    }
+  }
+  await w.finish();
+}
+
+async function tensorMap(file) {
+  const r = await GgufReader.open(file);
+  return { r, byName: new Map(r.tensors.map((t) => [t.name, t])) };
+}
+
+/** Same tensor set, types and data bytes (metadata may differ in key order). */
+async function sameTensors(a, b) {
+  const A = await tensorMap(a), B = await tensorMap(b);
+  try {
+    if (A.byName.size !== B.byName.size) return `tensor counts differ (${A.byName.size} vs ${B.byName.size})`;
+    for (const [name, ta] of A.byName) {
+      const tb = B.byName.get(name);
+      if (!tb) return `${name} missing`;
+      if (ta.type !== tb.type) return `${name}: ${ta.type} vs ${tb.type}`;
+      const step = 64 << 20;
+      for (let off = 0; off < ta.byteLength; off += step) {
+        const n = Math.min(step, ta.byteLength - off);
+        const x = await A.r.readTensorRange(ta, off, n), y = await B.r.readTensorRange(tb, off, n);
+        if (Buffer.compare(Buffer.from(x), Buffer.from(y)) !== 0) return `${name}: data differs near byte ${off}`;
+      }
+    }
+    return 'identical';
+  } finally {
+    await A.r.close(); await B.r.close();
+  }
+}
+
+await writeInput();
+const inBytes = statSync(input).size;
+console.log(`input ${input}: ${(inBytes / 1e9).toFixed(2)} GB, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}`);
+if (!existsSync(LLAMA_QUANTIZE)) console.log(`llama-quantize not found at ${LLAMA_QUANTIZE}: only qtk is timed`);
+const rows = [];
+for (const preset of args.presets.split(',')) {
+  const outQ = path.join(args.dir, `qtk-${preset}.gguf`), outL = path.join(args.dir, `llama-${preset}.gguf`);
+  let t0 = performance.now();
+  await quantizeGguf({ input, output: outQ, preset, threads, force: true, log: () => {} });
+  const qtkS = (performance.now() - t0) / 1000;
+  let llamaS = NaN, same = 'n/a';
+  if (existsSync(LLAMA_QUANTIZE)) {
+    t0 = performance.now();
+    const r = spawnSync(LLAMA_QUANTIZE, [input, outL, preset, String(threads)], { encoding: 'utf8' });
+    llamaS = (performance.now() - t0) / 1000;
+    if (r.status !== 0) throw new Error(`llama-quantize failed:\n${r.stderr.slice(-2000)}`);
+    same = await sameTensors(outQ, outL);
+  }
+  const row = { preset, qtkS, llamaS, qtkMBs: inBytes / 1e6 / qtkS, llamaMBs: inBytes / 1e6 / llamaS, ratio: llamaS / qtkS, same };
+  rows.push(row);
+  console.log(`${preset.padEnd(7)} qtk ${row.qtkMBs.toFixed(1)} MB/s (${qtkS.toFixed(1)} s)  llama-quantize ${row.llamaMBs.toFixed(1)} MB/s (${llamaS.toFixed(1)} s)  ratio ${row.ratio.toFixed(2)}×  tensors: ${same}`);
+  if (!args.keep) { rmSync(outQ, { force: true }); rmSync(outL, { force: true }); }
+}
+console.log('\n| preset | qtk MB/s | llama-quantize MB/s | ratio (qtk / llama) | output tensors |\n| --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.preset} | ${r.qtkMBs.toFixed(1)} | ${r.llamaMBs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.same} |`);

@@ -1,0 +1,55 @@
+// Oracle: llama.cpp (node-llama-cpp 3.21.1) loads the converted qwen3 fixture, generates, tokenizes like
+// the HF tokenizer, and its next-token distribution matches the plain-TS reference forward on the HF files.
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenizerLoader } from '@lenml/tokenizers';
+import { referenceForward } from '@qtk/engine';
+import { generateFixture } from '@qtk/fixtures';
+import { convertCheckpoint } from '../src/index.js';
+import { compareWithReference, runGguf } from './llama-helpers.js';
+import { F16_TOLERANCE, F32_TOLERANCE, MIXED_TEXT, PROMPT } from './tolerances.js';
+
+let root: string;
+let dir: string;
+let hf: ReturnType<typeof TokenizerLoader.fromPreTrained>;
+let tokens: number[];
+
+beforeAll(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-convert-qwen3-'));
+  ({ dir } = await generateFixture({ arch: 'qwen3', outDir: path.join(root, 'hf'), seed: 3, tokenizerConfigStyle: 'classic' }));
+  hf = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer.json'), 'utf8')),
+    tokenizerConfig: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')),
+  });
+  tokens = hf.encode(PROMPT);
+});
+afterAll(async () => {
+  if (root) await fs.rm(root, { recursive: true, force: true });
+});
+
+describe('qwen3 fixture → GGUF → llama.cpp', () => {
+  it('f32: generates, tokenizes like HF, and matches the reference distribution', async () => {
+    const { output } = await convertCheckpoint({ input: dir, output: path.join(root, 'q3-f32.gguf'), outtype: 'f32', log: () => {} });
+    const ref = await referenceForward(dir, tokens);
+    const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'The capital of France is', tokenizeTexts: [MIXED_TEXT] });
+    expect(run.generated.length).toBeGreaterThan(0);
+    expect(run.tokenized[0]).toEqual(hf.encode(MIXED_TEXT));
+
+    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);
+    console.log(`qwen3 f32: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)} over ${tokens.length} positions × ${ref.vocab}; near-ties ${a.nearTies.length}`);
+    expect(a.top1Mismatches).toEqual([]);
+    expect(a.maxAbsDiff).toBeLessThan(F32_TOLERANCE);
+  });
+
+  it('f16: matches the reference run with f16-rounded matmul inputs, as llama.cpp computes', async () => {
+    const { output } = await convertCheckpoint({ input: dir, output: path.join(root, 'q3-f16.gguf'), outtype: 'f16', log: () => {} });
+    const ref = await referenceForward(dir, tokens, { roundMatmulInputs: 'f16' });
+    const run = await runGguf(output, tokens, ref.vocab);
+    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F16_TOLERANCE);
+    console.log(`qwen3 f16: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)}; near-ties ${a.nearTies.length}`);
+    expect(a.top1Mismatches).toEqual([]);
+    expect(a.maxAbsDiff).toBeLessThan(F16_TOLERANCE);
+  });
+});

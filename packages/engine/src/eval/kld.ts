@@ -1,0 +1,166 @@
+// KL divergence of a model against a base model, by llama-perplexity --kl-divergence's conventions:
+// the same windows and scored positions as perplexity; per token KL(base ‖ other) over the whole
+// vocabulary, the target's probability change Δp, and whether both put the same token on top.
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { NllStats, scoreWindow } from './perplexity.js';
+import type { Session } from '../model/model.js';
+
+export interface KldResult {
+  count: number;
+  pplBase: number;
+  pplBaseError: number;
+  ppl: number;
+  pplError: number;
+  /** PPL(other) − PPL(base) and its uncertainty (the covariance term as llama.cpp). */
+  deltaPpl: number;
+  deltaPplError: number;
+  meanKld: number;
+  meanKldError: number;
+  maxKld: number;
+  p99Kld: number;
+  p999Kld: number;
+  medianKld: number;
+  /** Fraction of tokens where both models rank the same token first. */
+  sameTop: number;
+  sameTopError: number;
+  rmsDeltaP: number;
+}
+
+function logSoftmaxRow(row: Float32Array, out: Float64Array): number {
+  let m = -Infinity, arg = 0;
+  for (let i = 0; i < row.length; i++) if (row[i]! > m) { m = row[i]!; arg = i; }
+  let s = 0;
+  for (let i = 0; i < row.length; i++) s += Math.exp(row[i]! - m);
+  const lse = m + Math.log(s);
+  for (let i = 0; i < row.length; i++) out[i] = row[i]! - lse;
+  return arg;
+}
+
+/** llama.cpp's percentile: linear interpolation on the sorted values. */
+export function percentile(sorted: readonly number[], fraction: number): number {
+  if (fraction <= 0) return sorted[0]!;
+  if (fraction >= 1) return sorted[sorted.length - 1]!;
+  const p = fraction * (sorted.length - 1);
+  const ip = Math.floor(p), f = p - ip;
+  return (1 - f) * sorted[ip]! + f * sorted[Math.min(ip + 1, sorted.length - 1)]!;
+}
+
+const meanUnc = (sum: number, sum2: number, n: number): [number, number] => {
+  const mean = sum / n;
+  const v = sum2 / n - mean * mean;
+  return [mean, v > 0 ? Math.sqrt(v / (n - 1)) : 0];
+};
+
+/**
+ * Pass 1 runs the base model and keeps its log-probabilities of every scored position in a temp
+ * file (f32, vocab per token — the role of llama.cpp's --kl-divergence-base file); pass 2 runs the
+ * other model, so only one model needs to be in memory at a time.
+ */
+export async function klDivergence(
+  loadBase: () => Promise<Session>,
+  loadOther: () => Promise<Session>,
+  windows: number[][],
+  onWindow?: (i: number, pass: 1 | 2) => void,
+): Promise<KldResult> {
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'qtk-kld-'));
+  const file = path.join(dir, 'base-logprobs.f32');
+  try {
+    let V = 0;
+    const base = await loadBase();
+    const baseStats = new NllStats();
+    const baseTarget: number[] = [];
+    const baseTop: number[] = [];
+    try {
+      V = base.model.params.nVocab;
+      const fh = await fs.open(file, 'w');
+      try {
+        const lp = new Float64Array(V);
+        for (let w = 0; w < windows.length; w++) {
+          const rows: Float32Array[] = [];
+          scoreWindow(base, windows[w]!, baseStats, (pos, row) => {
+            baseTop.push(logSoftmaxRow(row, lp));
+            baseTarget.push(lp[windows[w]![pos + 1]!]!);
+            rows.push(Float32Array.from(lp));
+          });
+          for (const r of rows) await fh.write(new Uint8Array(r.buffer));
+          onWindow?.(w, 1);
+        }
+      } finally {
+        await fh.close();
+      }
+    } finally {
+      base.model.free();
+      base.free();
+    }
+
+    const other = await loadOther();
+    const stats = new NllStats();
+    const klds: number[] = [];
+    let sumKld = 0, sumKld2 = 0, sameTop = 0, sumDp2 = 0, sumNllNllBase = 0;
+    try {
+      if (other.model.params.nVocab !== V) throw new Error(`the two models have different vocabularies (${V} and ${other.model.params.nVocab} entries); KL divergence needs the same tokenizer`);
+      const fh = await fs.open(file, 'r');
+      try {
+        const baseRow = new Float32Array(V);
+        const lp = new Float64Array(V);
+        let k = 0;
+        for (let w = 0; w < windows.length; w++) {
+          const rows: { pos: number; top: number; lp: Float64Array }[] = [];
+          scoreWindow(other, windows[w]!, stats, (pos, row) => {
+            const top = logSoftmaxRow(row, lp);
+            rows.push({ pos, top, lp: Float64Array.from(lp) });
+          });
+          for (const r of rows) {
+            await fh.read(new Uint8Array(baseRow.buffer), 0, V * 4, k * V * 4);
+            let kl = 0;
+            for (let i = 0; i < V; i++) {
+              const b = baseRow[i]!;
+              if (b > -Infinity) kl += Math.exp(b) * (b - r.lp[i]!);
+            }
+            const target = windows[w]![r.pos + 1]!;
+            const dp = Math.exp(r.lp[target]!) - Math.exp(baseTarget[k]!);
+            klds.push(kl);
+            sumKld += kl;
+            sumKld2 += kl * kl;
+            sumDp2 += dp * dp;
+            sumNllNllBase += r.lp[target]! * baseTarget[k]!;
+            if (r.top === baseTop[k]) sameTop++;
+            k++;
+          }
+          onWindow?.(w, 2);
+        }
+      } finally {
+        await fh.close();
+      }
+    } finally {
+      other.model.free();
+      other.free();
+    }
+
+    const n = klds.length;
+    klds.sort((a, b) => a - b);
+    const [logPpl, logPplU] = meanUnc(stats.nll, stats.nll2, n);
+    const [logBase, logBaseU] = meanUnc(baseStats.nll, baseStats.nll2, n);
+    const cov = sumNllNllBase / n - logPpl * logBase; // nll = -log p, the sign cancels in the product
+    const ppl = Math.exp(logPpl), pplBase = Math.exp(logBase);
+    const pplU = ppl * logPplU, baseU = pplBase * logBaseU;
+    const pplCov = ppl * pplBase * (cov / (n - 1));
+    const [meanKld, meanKldU] = meanUnc(sumKld, sumKld2, n);
+    const st = sameTop / n;
+    return {
+      count: n,
+      pplBase, pplBaseError: baseU, ppl, pplError: pplU,
+      deltaPpl: ppl - pplBase,
+      deltaPplError: Math.sqrt(Math.max(0, pplU * pplU + baseU * baseU - 2 * pplCov)),
+      meanKld, meanKldError: meanKldU,
+      maxKld: klds[n - 1]!, p99Kld: percentile(klds, 0.99), p999Kld: percentile(klds, 0.999),
+      medianKld: n % 2 === 0 ? 0.5 * (klds[n / 2]! + klds[n / 2 - 1]!) : klds[Math.floor(n / 2)]!,
+      sameTop: st, sameTopError: Math.sqrt((st * (1 - st)) / (n - 1)),
+      rmsDeltaP: Math.sqrt(sumDp2 / n),
+    };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

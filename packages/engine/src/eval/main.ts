@@ -1,0 +1,138 @@
+// `qtk eval ppl`, `qtk eval kld` and `qtk imatrix`: library entry points the CLI calls.
+import * as path from 'node:path';
+import { createProgress, QtkError } from '@qtk/core';
+import type { DeviceChoice } from '../ggml/backend.js';
+import { Model, type Session } from '../model/model.js';
+import { ImatrixCollector } from './imatrix.js';
+import { klDivergence, type KldResult } from './kld.js';
+import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
+import { contextWindows, readTextFile, tokenizeWithLlama } from './tokenize.js';
+
+export interface EvalCommonArgs {
+  data: string;
+  /** Window size (llama.cpp's -c; default 512). */
+  ctx?: number;
+  /** Tokens per graph (default 512). */
+  batch?: number;
+  /** Stop after this many windows (llama.cpp's --chunks). */
+  chunks?: number;
+  device?: DeviceChoice;
+  threads?: number;
+  json?: boolean;
+  /** Where results go (default: stdout). */
+  out?: (line: string) => void;
+}
+
+async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: number[][]; nCtx: number }> {
+  const nCtx = a.ctx ?? 512;
+  const text = await readTextFile(a.data);
+  const windows = contextWindows(await tokenizeWithLlama(model, text), nCtx, a.data);
+  return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx };
+}
+
+async function openSession(model: string, a: EvalCommonArgs, nCtx: number): Promise<Session> {
+  const m = await Model.load(model, { device: a.device, threads: a.threads });
+  if (nCtx > m.params.nCtxTrain) {
+    m.free();
+    throw new QtkError(`${model}: --ctx ${nCtx} is longer than the model's training context (${m.params.nCtxTrain}). Pass a smaller --ctx.`);
+  }
+  return m.session({ nCtx, nBatch: a.batch ?? 512 });
+}
+
+export interface PplResult {
+  ppl: number;
+  pplError: number;
+  tokens: number;
+  windows: number;
+  nCtx: number;
+  tokensPerSecond: number;
+}
+
+export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<PplResult> {
+  const { windows, nCtx } = await windowsFor(model, a);
+  const s = await openSession(model, a, nCtx);
+  const stats = new NllStats();
+  const progress = createProgress({ title: 'perplexity', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
+  const t0 = performance.now();
+  try {
+    for (const w of windows) {
+      scoreWindow(s, w, stats);
+      progress.tick(nCtx, `PPL ${stats.ppl.toFixed(4)}`);
+    }
+  } finally {
+    progress.done();
+    s.model.free();
+    s.free();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  return { ppl: stats.ppl, pplError: stats.pplError, tokens: stats.count, windows: windows.length, nCtx, tokensPerSecond: (windows.length * nCtx) / secs };
+}
+
+export async function evalPplMain(a: EvalCommonArgs & { model: string }): Promise<PplResult> {
+  const r = await perplexityOf(a.model, a);
+  const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  if (a.json) out(JSON.stringify(r));
+  else out(`${path.basename(a.model)}: PPL = ${r.ppl.toFixed(4)} +/- ${r.pplError.toFixed(5)} (${r.windows} windows of ${r.nCtx}, ${r.tokens} scored tokens, ${r.tokensPerSecond.toFixed(1)} tok/s)`);
+  return r;
+}
+
+export async function evalKldMain(a: EvalCommonArgs & { base: string; model: string }): Promise<KldResult> {
+  const { windows, nCtx } = await windowsFor(a.base, a);
+  const progress = createProgress({ title: 'kl-divergence', total: 2 * windows.length * nCtx, kind: 'count', unit: 'tok' });
+  let r: KldResult;
+  try {
+    r = await klDivergence(() => openSession(a.base, a, nCtx), () => openSession(a.model, a, nCtx), windows, () => progress.tick(nCtx));
+  } finally {
+    progress.done();
+  }
+  const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  if (a.json) out(JSON.stringify(r));
+  else {
+    out(`base ${path.basename(a.base)} vs ${path.basename(a.model)}: ${r.count} tokens (${windows.length} windows of ${nCtx})`);
+    out(`PPL(base)       : ${r.pplBase.toFixed(6)} ± ${r.pplBaseError.toFixed(6)}`);
+    out(`PPL(Q)          : ${r.ppl.toFixed(6)} ± ${r.pplError.toFixed(6)}`);
+    out(`PPL(Q)-PPL(base): ${r.deltaPpl.toFixed(6)} ± ${r.deltaPplError.toFixed(6)}`);
+    out(`Mean KLD        : ${r.meanKld.toFixed(6)} ± ${r.meanKldError.toFixed(6)}`);
+    out(`99.0% KLD       : ${r.p99Kld.toFixed(6)}    99.9% KLD: ${r.p999Kld.toFixed(6)}    Max KLD: ${r.maxKld.toFixed(6)}`);
+    out(`Same top p      : ${(100 * r.sameTop).toFixed(3)} ± ${(100 * r.sameTopError).toFixed(3)} %`);
+    out(`RMS Δp          : ${(100 * r.rmsDeltaP).toFixed(3)} %`);
+  }
+  return r;
+}
+
+export async function imatrixMain(a: EvalCommonArgs & { model: string; output: string; force?: boolean; processOutput?: boolean }): Promise<{ entries: number; windows: number; tokens: number }> {
+  const { windows, nCtx } = await windowsFor(a.model, a);
+  const s = await openSession(a.model, a, nCtx);
+  const col = new ImatrixCollector({ processOutput: a.processOutput });
+  const hooks = col.hooks();
+  const stats = new NllStats();
+  const progress = createProgress({ title: 'imatrix', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
+  try {
+    for (const w of windows) {
+      s.reset();
+      // llama-imatrix also reports the perplexity of the second halves; same positions as eval ppl
+      const pos = scoredPositions(w.length);
+      const { logits } = s.eval(w, { logits: pos, hooks });
+      const V = s.model.params.nVocab;
+      pos.forEach((p, i) => {
+        const row = logits.subarray(i * V, (i + 1) * V);
+        let m = -Infinity;
+        for (const x of row) m = Math.max(m, x);
+        let sum = 0;
+        for (const x of row) sum += Math.exp(x - m);
+        stats.add(-(row[w[p + 1]!]! - m - Math.log(sum)));
+      });
+      progress.tick(nCtx, `PPL ${stats.ppl.toFixed(4)}`);
+    }
+  } finally {
+    progress.done();
+    s.model.free();
+    s.free();
+  }
+  await col.write(a.output, { datasets: [a.data], chunkCount: windows.length, chunkSize: nCtx, overwrite: a.force });
+  const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  const r = { entries: col.entries.size, windows: windows.length, tokens: windows.length * nCtx };
+  if (a.json) out(JSON.stringify({ ...r, output: a.output, ppl: stats.ppl }));
+  else out(`${a.output}: importance of ${r.entries} weight matrices from ${r.windows} windows of ${nCtx} tokens (PPL ${stats.ppl.toFixed(4)})`);
+  return r;
+}

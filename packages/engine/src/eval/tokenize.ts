@@ -1,0 +1,50 @@
+// Text → token ids with llama.cpp's own tokenizer (node-llama-cpp, vocabulary-only load), so the
+// ids equal what llama-perplexity and llama-imatrix evaluate: common_tokenize(text, add_special=true,
+// parse_special=false) = BOS first when the vocabulary asks for it, special-token text kept literal.
+import { promises as fs } from 'node:fs';
+import { QtkError } from '@qtk/core';
+
+export interface Tokenized {
+  tokens: number[];
+  /** The id llama.cpp puts at the start of every window, when the vocabulary adds BOS. */
+  bos: number | undefined;
+}
+
+export async function tokenizeWithLlama(ggufPath: string, text: string): Promise<Tokenized> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: ggufPath, vocabOnly: true });
+  try {
+    const body = Array.from(model.tokenize(text, false), Number);
+    const bos = model.tokens.bos === null ? undefined : Number(model.tokens.bos);
+    const addBos = model.tokens.shouldPrependBosToken && bos !== undefined;
+    return { tokens: addBos ? [bos!, ...body] : body, bos: addBos ? bos : undefined };
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function readTextFile(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new QtkError(`${file}: cannot read the data file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Pass --data with a UTF-8 text file.`, { file, cause: e });
+  }
+}
+
+/**
+ * llama-perplexity's windows: floor(n / nCtx) non-overlapping windows of nCtx tokens; the first
+ * token of each becomes BOS when the vocabulary adds one. Needs at least 2 × nCtx tokens.
+ */
+export function contextWindows(t: Tokenized, nCtx: number, what: string): number[][] {
+  if (!Number.isInteger(nCtx) || nCtx < 4) throw new QtkError(`--ctx ${nCtx} is too small. Pass --ctx 4 or more (llama.cpp uses 512).`);
+  if (t.tokens.length < 2 * nCtx) {
+    throw new QtkError(`${what} tokenizes to ${t.tokens.length} tokens; a context of ${nCtx} needs at least ${2 * nCtx} (as llama-perplexity). Use more text or a smaller --ctx.`);
+  }
+  const n = Math.floor(t.tokens.length / nCtx);
+  return Array.from({ length: n }, (_, i) => {
+    const w = t.tokens.slice(i * nCtx, (i + 1) * nCtx);
+    if (t.bos !== undefined) w[0] = t.bos;
+    return w;
+  });
+}
