@@ -20,5 +20,5 @@ export const PROMPT = 'def add(a, b):\n    return a + b  # 加法 ✅';
  */
 export const MIXED_TEXT =
   '<|im_start|>user\nfn main() { println!("{}", 3.14159 * r*r); } // 面积\n'
-  + '日本語のテキストと中文混排，한국어도。👩‍💻👍🏽 naïve café — नमस्ते दुनिया ١٢٣ 12345\n'
+  + '日本語のテキストと中文混排，한국어도。👩‍💻👍🏽 naïve café — नमस्ते दुनिया ภาษาไทย مَرْحَبًا ١٢٣ 12345\n'
   + '<think>\nok</think><|im_end|>\n<|im_start|>assistant\n';

@@ -143,7 +143,12 @@ export async function buildDataset(opts: BuildDatasetOptions): Promise<{ dir: st
     // Swap in the finished folder: an interrupted run leaves only the temp folder, never a half dataset.
     const old = path.join(outDir, `.${name}.old-${process.pid}`);
     const hadOld = await fs.rename(target, old).then(() => true, () => false);
-    await fs.rename(tmp, target);
+    try {
+      await fs.rename(tmp, target);
+    } catch (e) {
+      if (hadOld) await fs.rename(old, target).catch(() => {});
+      throw e;
+    }
     if (hadOld) await fs.rm(old, { recursive: true, force: true });
     return { dir: target, manifest };
   } catch (e) {

@@ -104,7 +104,7 @@ async function walk(repo: string, opts: { skipVendored: boolean }): Promise<Sele
     for (const e of entries) {
       const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
       const isDir = e.isDirectory();
-      if (isDir && e.name === '.git') continue;
+      if (e.name === '.git') continue; // the repository's database (a folder, or a file in worktrees/submodules)
       if (ignoredBy(levels, childRel, isDir)) continue;
       if (isDir) {
         if (opts.skipVendored && vendored.has(e.name)) pruned++;
