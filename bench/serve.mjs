@@ -63,13 +63,9 @@ async function runDirect() {
       latencies.push(performance.now() - t);
     }
   };
-  await worker(context.getSequence()).catch(() => {}); // warm-up pass is the first request of worker 0 below
-  next = 0;
-  tokens = 0;
-  latencies.length = 0;
+  const seqs = Array.from({ length: concurrency }, () => context.getSequence());
+  await new LlamaCompletion({ contextSequence: seqs[0] }).generateCompletion(prompts[0], { maxTokens, temperature: 0 }); // warm-up, as the server gets one
   const t0 = performance.now();
-  const seqs = [context.getSequence()];
-  while (seqs.length < concurrency) seqs.push(context.getSequence());
   await Promise.all(seqs.map(worker));
   const seconds = (performance.now() - t0) / 1000;
   await context.dispose();

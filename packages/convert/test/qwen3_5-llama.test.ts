@@ -17,6 +17,9 @@ let root: string;
 let dir: string;
 let hf: ReturnType<typeof TokenizerLoader.fromPreTrained>;
 let tokens: number[];
+let exactRef: Promise<Awaited<ReturnType<typeof referenceForward>>> | undefined;
+/** The exact (unrounded) reference, computed once for both f32 tests. */
+const exact = () => (exactRef ??= referenceForward(dir, tokens));
 
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-convert-qwen35-'));
@@ -43,7 +46,7 @@ describe('qwen3_5 fixture → GGUF → llama.cpp', () => {
     } finally {
       await g.close();
     }
-    const ref = await referenceForward(dir, tokens);
+    const ref = await exact();
     const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'The capital of France is', tokenizeTexts: [MIXED_TEXT] });
     expect(run.generated.length).toBeGreaterThan(0);
     expect(run.tokenized[0]).toEqual(hf.encode(MIXED_TEXT));
@@ -73,7 +76,7 @@ describe('qwen3_5 fixture → GGUF → llama.cpp', () => {
     } finally {
       await g.close();
     }
-    const ref = await referenceForward(dir, tokens);
+    const ref = await exact();
     const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'Once upon a time' });
     expect(run.generated.length).toBeGreaterThan(0);
     const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { tableFromIPC } from 'apache-arrow';
+import { RecordBatchFileReader, tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qwen3TokenizerPaths } from '@qtk/fixtures';
 import { buildDataset, datasetBuildMain, loadDatasetTokenizer, type DatasetTokenizer } from '../src/index.js';
@@ -132,6 +132,14 @@ describe('qtk dataset build on a constructed repository', () => {
       }
     }
     expect(files).toBe(plain.kept.length);
+    // IPC *file* format (what pyarrow.ipc.open_file reads): magic at both ends, batches found through the footer
+    const bytes = await fs.readFile(path.join(dir, 'train.arrow'));
+    expect(bytes.subarray(0, 8).toString('latin1')).toBe('ARROW1\0\0');
+    expect(bytes.subarray(bytes.length - 6).toString('latin1')).toBe('ARROW1');
+    const reader = RecordBatchFileReader.from(bytes) as RecordBatchFileReader;
+    reader.open();
+    expect(reader.numRecordBatches).toBeGreaterThan(0);
+    expect((reader.readRecordBatch(0) as { numRows: number } | null)?.numRows).toBeGreaterThan(0);
     // control-token text inside a file is plain text, not a control token: one <|endoftext|> id per document
     const all = [...(await readRows(path.join(dir, 'train.arrow'))), ...(await readRows(path.join(dir, 'eval.arrow')))];
     const eot = tok.special.endOfText!;
