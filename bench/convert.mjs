@@ -49,6 +49,7 @@ function timed(cmd, argv) {
   return { seconds: secs, rssMB: kb / 1024, stdout: r.stdout.trim() };
 }
 
+const loadAtStart = os.loadavg()[0];
 const runs = [];
 for (const outtype of ['bf16', 'f16', 'q8_0']) {
   const out = path.join(args.dir, `bench-${outtype}.gguf`);
@@ -63,9 +64,14 @@ mkdirSync(cpDir);
 const cp = timed('cp', [...shards().map((f) => path.join(hf, f)), cpDir]);
 runs.push({ what: `cp of the ${shards().length} shards`, ...cp, outBytes: tensorBytes });
 rmSync(cpDir, { recursive: true, force: true });
+// cp may copy inside the kernel (copy_file_range); cat moves the bytes through user space as qtk must.
+const catOut = path.join(args.dir, 'cat-copy');
+const cat = timed('sh', ['-c', `cat ${shards().map((f) => `'${path.join(hf, f)}'`).join(' ')} > '${catOut}'`]);
+runs.push({ what: 'cat of the shards into one file', ...cat, outBytes: tensorBytes });
+rmSync(catOut, { force: true });
 
 const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? os.cpus()[0]?.model ?? 'unknown CPU';
-const machine = `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()}`;
+const machine = `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()}, 1-min load average ${loadAtStart.toFixed(1)} at start (a shared machine)`;
 const lines = [
   '',
   `## convert — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,

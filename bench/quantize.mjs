@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // qtk quantize vs llama-quantize: MB/s (input bytes / wall time) for Q8_0, Q4_K_M and IQ4_XS on one
 // ≥ 1 GB f16 GGUF, same input, same thread count, run one after the other; plus a check that both wrote
-// the same tensor types and bytes. Needs `npm run build` (or packages' dist) and llama-quantize built from
-// the bundled llama.cpp source (see bench/RESULTS.md for the cmake line); LLAMA_QUANTIZE overrides its path.
+// the same tensor types and bytes. Needs `npm run build`. The anchor is the llama-quantize binary when one
+// is built (LLAMA_QUANTIZE=path, default /work/ref/build/bin/llama-quantize); otherwise llama_model_quantize
+// — the function that binary wraps — from node-llama-cpp's prebuilt libllama (same llama.cpp source),
+// called in a child process through @qtk/quantize's koffi binding.
 // Usage: node bench/quantize.mjs [--threads N] [--presets Q8_0,Q4_K_M,IQ4_XS] [--dir /tmp/qtk-bench] [--keep]
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
@@ -10,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GgufReader, GgufWriter } from '@qtk/core';
-import { quantizeGguf } from '@qtk/quantize';
+import { PRESETS, quantizeGguf } from '@qtk/quantize';
 
 const { values: args } = parseArgs({
   options: {
@@ -127,25 +129,33 @@ async function sameTensors(a, b) {
 await writeInput();
 const inBytes = statSync(input).size;
 console.log(`input ${input}: ${(inBytes / 1e9).toFixed(2)} GB, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}`);
-if (!existsSync(LLAMA_QUANTIZE)) console.log(`llama-quantize not found at ${LLAMA_QUANTIZE}: only qtk is timed`);
+const useBinary = existsSync(LLAMA_QUANTIZE);
+console.log(`anchor: ${useBinary ? LLAMA_QUANTIZE : 'llama_model_quantize from node-llama-cpp\'s prebuilt libllama (child process)'}`);
+
+function runLlama(preset, out) {
+  if (useBinary) return spawnSync(LLAMA_QUANTIZE, [input, out, preset, String(threads)], { encoding: 'utf8' });
+  const code = `import('@qtk/quantize').then((m) => { process.exitCode = m.llamaModelQuantize(${JSON.stringify({ input, output: out, ftype: PRESETS[preset].ftype, threads })}); })`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: path.dirname(new URL(import.meta.url).pathname) });
+}
 const rows = [];
 for (const preset of args.presets.split(',')) {
   const outQ = path.join(args.dir, `qtk-${preset}.gguf`), outL = path.join(args.dir, `llama-${preset}.gguf`);
   let t0 = performance.now();
   await quantizeGguf({ input, output: outQ, preset, threads, force: true, log: () => {} });
   const qtkS = (performance.now() - t0) / 1000;
-  let llamaS = NaN, same = 'n/a';
-  if (existsSync(LLAMA_QUANTIZE)) {
-    t0 = performance.now();
-    const r = spawnSync(LLAMA_QUANTIZE, [input, outL, preset, String(threads)], { encoding: 'utf8' });
-    llamaS = (performance.now() - t0) / 1000;
-    if (r.status !== 0) throw new Error(`llama-quantize failed:\n${r.stderr.slice(-2000)}`);
-    same = await sameTensors(outQ, outL);
-  }
+  // qtk's writer fsyncs before its rename; llama.cpp only closes the stream. `sync` after llama.cpp puts
+  // both outputs on disk, so both timings cover the same work.
+  spawnSync('sync');
+  t0 = performance.now();
+  const r = runLlama(preset, outL);
+  spawnSync('sync');
+  const llamaS = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`llama.cpp quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
+  const same = await sameTensors(outQ, outL);
   const row = { preset, qtkS, llamaS, qtkMBs: inBytes / 1e6 / qtkS, llamaMBs: inBytes / 1e6 / llamaS, ratio: llamaS / qtkS, same };
   rows.push(row);
-  console.log(`${preset.padEnd(7)} qtk ${row.qtkMBs.toFixed(1)} MB/s (${qtkS.toFixed(1)} s)  llama-quantize ${row.llamaMBs.toFixed(1)} MB/s (${llamaS.toFixed(1)} s)  ratio ${row.ratio.toFixed(2)}×  tensors: ${same}`);
+  console.log(`${preset.padEnd(7)} qtk ${row.qtkMBs.toFixed(1)} MB/s (${qtkS.toFixed(1)} s)  llama.cpp ${row.llamaMBs.toFixed(1)} MB/s (${llamaS.toFixed(1)} s)  ratio ${row.ratio.toFixed(2)}×  tensors: ${same}`);
   if (!args.keep) { rmSync(outQ, { force: true }); rmSync(outL, { force: true }); }
 }
-console.log('\n| preset | qtk MB/s | llama-quantize MB/s | ratio (qtk / llama) | output tensors |\n| --- | --- | --- | --- | --- |');
+console.log('\n| preset | qtk MB/s | llama.cpp MB/s | ratio (qtk / llama.cpp) | output tensors |\n| --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.preset} | ${r.qtkMBs.toFixed(1)} | ${r.llamaMBs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.same} |`);

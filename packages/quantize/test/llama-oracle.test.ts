@@ -49,7 +49,9 @@ describe.skipIf(loadGgmlQuantizer() === null)('whole files equal llama.cpp\'s qu
   }, 300_000);
   afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
 
-  const cases: [PresetName, boolean][] = [['Q4_K_M', false], ['Q5_K_M', false], ['Q8_0', false], ['Q6_K', false], ['Q3_K_M', false], ['Q2_K', false], ['IQ4_XS', true], ['Q4_K_M', true], ['Q4_0', true]];
+  // QTK_SLOW_TESTS=1 adds the rest (all passed when written: 9 of 9 identical).
+  const cases: [PresetName, boolean][] = [['Q4_K_M', false], ['Q5_K_M', false], ['Q8_0', false], ['Q2_K', false], ['IQ4_XS', true], ['Q4_K_M', true]];
+  if (process.env.QTK_SLOW_TESTS) cases.push(['Q6_K', false], ['Q3_K_M', false], ['Q4_0', true], ['Q5_K_S', false], ['Q4_K_S', false], ['Q3_K_L', false], ['Q3_K_S', false], ['IQ4_NL', true], ['Q5_0', false]);
   for (const [preset, withImatrix] of cases) {
     it(`${preset}${withImatrix ? ' with an imatrix' : ''}`, async () => {
       let imatrix: Map<string, Float32Array> | undefined;
@@ -70,6 +72,16 @@ describe.skipIf(loadGgmlQuantizer() === null)('whole files equal llama.cpp\'s qu
       expect(await diffFiles(ours, theirs)).toEqual([]);
     }, 120_000);
   }
+
+  it('the comparison can fail: --pure Q4_K_M differs from llama.cpp\'s Q4_K_M exactly in the bumped tensors', async () => {
+    const pure = path.join(dir, 'qtk-pure.gguf');
+    await quantizeGguf({ input: f16, output: pure, preset: 'Q4_K_M', pure: true, threads: 2, force: true, log: () => {} });
+    const theirs = path.join(dir, 'llama-Q4_K_M-again.gguf');
+    expect(llamaModelQuantize({ input: f16, output: theirs, ftype: PRESETS.Q4_K_M.ftype, threads: 2 })).toBe(0);
+    const d = await diffFiles(pure, theirs);
+    expect(d.length).toBeGreaterThan(3);
+    expect(d.filter((line) => !/(output|attn_qkv|attn_v|ffn_down)\.weight: qtk Q4_K, llama.cpp Q6_K/.test(line))).toEqual([]);
+  }, 120_000);
 });
 
 /** Legacy .dat with ncall = 1, so the weights reach both quantizers unchanged. */

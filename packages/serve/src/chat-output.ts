@@ -1,6 +1,7 @@
 // Splits generated chat text into reasoning_content, content and tool_calls as llama-server's
 // "deepseek" reasoning format and vLLM's qwen3 parser do. Works incrementally for streaming:
 // text that might be the start of a tag is held back until the next token decides it.
+import { isStringSchema, type ToolDef } from './grammar.js';
 import type { ToolCallFormat } from './template.js';
 
 export interface ParsedToolCall {
@@ -31,7 +32,7 @@ export class ChatOutputParser {
   reasoning = '';
   content = '';
 
-  constructor(private readonly opts: { thinkingOpen: boolean; toolFormat: ToolCallFormat; parseTools: boolean; parseReasoning: boolean }) {
+  constructor(private readonly opts: { thinkingOpen: boolean; toolFormat: ToolCallFormat; parseTools: boolean; parseReasoning: boolean; tools?: ToolDef[] }) {
     this.state = opts.thinkingOpen && opts.parseReasoning ? 'reasoning' : 'start';
   }
 
@@ -45,7 +46,7 @@ export class ChatOutputParser {
     const last = this.drain(true);
     let toolCalls: ParsedToolCall[] = [];
     if (this.toolText) {
-      const parsed = parseToolCalls(this.toolText, this.opts.toolFormat);
+      const parsed = parseToolCalls(this.toolText, this.opts.toolFormat, this.opts.tools);
       if (parsed) toolCalls = parsed;
       else {
         // Unparseable markup is returned as text rather than dropped.
@@ -117,8 +118,9 @@ export class ChatOutputParser {
   }
 }
 
-/** Parses every <tool_call> block; null when any block is malformed. */
-export function parseToolCalls(text: string, format: ToolCallFormat): ParsedToolCall[] | null {
+/** Parses every <tool_call> block; null when any block is malformed. XML parameter values are JSON
+ *  unless the tool's schema says string (the template writes strings raw). */
+export function parseToolCalls(text: string, format: ToolCallFormat, tools: ToolDef[] = []): ParsedToolCall[] | null {
   const blocks = [...text.matchAll(/<tool_call>([\s\S]*?)(?:<\/tool_call>|$)/g)].map((m) => m[1]!.trim()).filter((b) => b.length > 0);
   if (blocks.length === 0) return null;
   const calls: ParsedToolCall[] = [];
@@ -127,12 +129,17 @@ export function parseToolCalls(text: string, format: ToolCallFormat): ParsedTool
       const fn = /^<function=([^>\n]+)>([\s\S]*?)(?:<\/function>|$)/.exec(block);
       if (!fn) return null;
       const args: Record<string, unknown> = {};
+      const props = (tools.find((t) => t.function.name === fn[1]!.trim())?.function.parameters as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
       for (const p of fn[2]!.matchAll(/<parameter=([^>\n]+)>\n?([\s\S]*?)\n?<\/parameter>/g)) {
+        const key = p[1]!.trim();
         const raw = p[2]!;
-        try {
-          args[p[1]!.trim()] = JSON.parse(raw);
-        } catch {
-          args[p[1]!.trim()] = raw;
+        if (isStringSchema(props[key])) args[key] = raw;
+        else {
+          try {
+            args[key] = JSON.parse(raw);
+          } catch {
+            args[key] = raw;
+          }
         }
       }
       calls.push({ name: fn[1]!.trim(), arguments: JSON.stringify(args) });

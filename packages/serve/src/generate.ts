@@ -170,8 +170,6 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         if (safeEnd > emitted) {
           req.onText?.(text.slice(emitted, safeEnd), chunkLogprobs);
           emitted = safeEnd;
-        } else if (chunkLogprobs.length > 0 && stopped) {
-          req.onText?.('', []);
         }
         if (stopped) break;
       }

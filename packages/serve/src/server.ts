@@ -52,7 +52,7 @@ export async function startServer(opts: ServeOptions): Promise<ServerHandle> {
   app.setErrorHandler(async (err, request, reply) => {
     const e = toApiError(err);
     if (e.status >= 500 && !(err instanceof ApiError)) log(`qtk serve: ${request.method} ${request.url} failed: ${(err as Error)?.stack ?? String(err)}`);
-    if (reply.raw.destroyed) return;
+    // A vanished client gets nothing written; the status still reaches the metrics (499, as nginx logs it).
     return reply.code(e.status).headers(e.headers).send(e.body());
   });
   app.setNotFoundHandler(async (request, reply) => {

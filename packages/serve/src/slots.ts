@@ -107,6 +107,7 @@ export class SlotPool {
     try {
       if (this.switching) await this.switching;
     } catch (err) {
+      this.currentKey = ''; // unknown state: the next request applies its scales again
       this.release({ index });
       throw err;
     }

@@ -273,3 +273,26 @@ describe('qtk serve with the openai client', () => {
     expect(text).toContain('llamacpp:requests_deferred 0');
   });
 });
+
+describe('per-request timeout', () => {
+  let strict: ServerHandle;
+  beforeAll(async () => {
+    strict = await startServer({ model: tiny.gguf, port: 0, gpu: false, threads: 1, parallel: 1, ctx: 4096, timeoutS: 1, log: () => {} });
+  });
+  afterAll(async () => {
+    await strict?.close();
+  });
+
+  it('stops a generation that runs past --timeout with a timeout error, and serves the next request', async () => {
+    const c = new OpenAI({ baseURL: `${strict.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const started = performance.now();
+    // 4000 tokens take far longer than 1 s on this machine (and would fill the context if not stopped).
+    await expect(c.completions.create({ model: strict.modelId, prompt: 'Count forever:', max_tokens: 4000, temperature: 0 })).rejects.toMatchObject({ status: 500, type: 'timeout_error', code: 'request_timeout' });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    const text = await (await fetch(`${strict.url}/metrics`)).text();
+    expect(text).toContain('qtk_requests_timed_out_total 1');
+    expect(text).toContain('llamacpp:requests_processing 0');
+    const ok = await c.completions.create({ model: strict.modelId, prompt: 'Hi', max_tokens: 2, temperature: 0 });
+    expect(ok.choices[0]!.finish_reason).toBe('length');
+  });
+});

@@ -1,7 +1,9 @@
 // `qtk eval ppl`, `qtk eval kld` and `qtk imatrix`: library entry points the CLI calls.
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createProgress, QtkError } from '@qtk/core';
+import { createProgress, GgufReader, QtkError } from '@qtk/core';
 import type { DeviceChoice } from '../ggml/backend.js';
+import { readModelParams } from '../model/hparams.js';
 import { Model, type Session } from '../model/model.js';
 import { ImatrixCollector } from './imatrix.js';
 import { klDivergence, type KldResult } from './kld.js';
@@ -25,6 +27,13 @@ export interface EvalCommonArgs {
 
 async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: number[][]; nCtx: number }> {
   const nCtx = a.ctx ?? 512;
+  // our own reader first: a missing file or an unsupported architecture is reported before llama.cpp loads it
+  const r = await GgufReader.open(model);
+  try {
+    readModelParams(r);
+  } finally {
+    await r.close();
+  }
   const text = await readTextFile(a.data);
   const windows = contextWindows(await tokenizeWithLlama(model, text), nCtx, a.data);
   return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx };
@@ -78,6 +87,8 @@ export async function evalPplMain(a: EvalCommonArgs & { model: string }): Promis
 
 export async function evalKldMain(a: EvalCommonArgs & { base: string; model: string }): Promise<KldResult> {
   const { windows, nCtx } = await windowsFor(a.base, a);
+  const other = await GgufReader.open(a.model);
+  await other.close();
   const progress = createProgress({ title: 'kl-divergence', total: 2 * windows.length * nCtx, kind: 'count', unit: 'tok' });
   let r: KldResult;
   try {
@@ -101,6 +112,9 @@ export async function evalKldMain(a: EvalCommonArgs & { base: string; model: str
 }
 
 export async function imatrixMain(a: EvalCommonArgs & { model: string; output: string; force?: boolean; processOutput?: boolean }): Promise<{ entries: number; windows: number; tokens: number }> {
+  if (!a.force && (await fs.stat(a.output).then(() => true, () => false))) {
+    throw new QtkError(`${a.output}: already exists. Pass --force to overwrite it, or choose another -o path.`, { file: a.output });
+  }
   const { windows, nCtx } = await windowsFor(a.model, a);
   const s = await openSession(a.model, a, nCtx);
   const col = new ImatrixCollector({ processOutput: a.processOutput });

@@ -173,20 +173,38 @@ export function loadGgml(variant: GgmlVariant = 'cpu'): GgmlLib {
   return lib;
 }
 
-// ggml prints every backend it loads on stderr; keep warnings and errors (level >= 3) while
-// loading. The JS callback is removed afterwards: compute threads must never call into JS.
-function withQuietLogs(base: LibraryHandle, lib: ReturnType<typeof declare>, fn: () => void): void {
-  const setLog = base.func('void ggml_log_set(qtk_log_cb *cb, void *user_data)');
+// ggml logs every backend it loads and every tensor it repacks at INFO level on stderr. Around
+// such synchronous calls, keep warnings and errors only (level >= 3), then put back whatever logger
+// was there (node-llama-cpp installs its own in the same libggml-base). The JS callback is never
+// left installed: ggml's compute threads must not call into JS.
+let logFns: { get: (cb: unknown[], ud: unknown[]) => void; set: (cb: unknown, ud: unknown) => void; cb: unknown } | undefined;
+function logHooks(base: LibraryHandle, lib: ReturnType<typeof declare>) {
   const cb = koffi.register((level: number, text: string) => {
     if (level >= 3 || process.env.QTK_GGML_LOG) process.stderr.write(text);
   }, koffi.pointer(lib.logCallbackProto));
+  return {
+    get: base.func('void ggml_log_get(_Out_ void **cb, _Out_ void **user_data)'),
+    set: base.func('void ggml_log_set(void *cb, void *user_data)'),
+    cb,
+  };
+}
+
+function withQuietLogs<T>(base: LibraryHandle | undefined, lib: ReturnType<typeof declare>, fn: () => T): T {
+  if (base) logFns ??= logHooks(base, lib);
+  if (!logFns) return fn();
+  const prevCb: unknown[] = [null], prevUd: unknown[] = [null];
+  logFns.get(prevCb, prevUd);
+  logFns.set(logFns.cb, null);
   try {
-    setLog(cb, null);
-    fn();
+    return fn();
   } finally {
-    setLog(null, null);
-    koffi.unregister(cb);
+    logFns.set(prevCb[0] ?? null, prevUd[0] ?? null);
   }
+}
+
+/** Runs a synchronous ggml call with INFO logging silenced (warnings and errors still print). */
+export function quietGgml<T>(lib: GgmlLib, fn: () => T): T {
+  return withQuietLogs(undefined, lib, fn);
 }
 
 export { koffi };

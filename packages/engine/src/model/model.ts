@@ -155,13 +155,13 @@ export class Session {
     const want = opts.logits ?? 'all';
     const positions = want === 'all' ? [...Array(T).keys()] : want === 'last' ? (T > 0 ? [T - 1] : []) : want === 'none' ? [] : [...want];
     for (const q of positions) if (!Number.isInteger(q) || q < 0 || q >= T) throw new RangeError(`logit position ${q} outside 0..${T - 1}`);
-    const sorted = [...positions].sort((a, b) => a - b);
+    const sorted = [...new Set(positions)].sort((a, b) => a - b);
     const logits = new Float32Array(positions.length * p.nVocab);
     const rowOf = new Map<number, number[]>();
     positions.forEach((q, i) => rowOf.set(q, [...(rowOf.get(q) ?? []), i]));
     for (let start = 0; start < T; start += this.nBatch) {
       const len = Math.min(this.nBatch, T - start);
-      const outs = sorted.filter((q, i) => q >= start && q < start + len && sorted.indexOf(q) === i);
+      const outs = sorted.filter((q) => q >= start && q < start + len);
       const chunkLogits = this.evalChunk(Array.from({ length: len }, (_, i) => tokens[start + i]!), outs.map((q) => q - start), opts.hooks);
       outs.forEach((q, j) => {
         for (const row of rowOf.get(q)!) logits.set(chunkLogits.subarray(j * p.nVocab, (j + 1) * p.nVocab), row * p.nVocab);
@@ -176,8 +176,9 @@ export class Session {
     const p = m.params;
     const T = tokens.length;
     const nPast = this.past;
-    const graphSize = 256 + p.nLayer * 160;
-    const g = new GgmlContext(m.backend.lib, graphSize * 2, graphSize);
+    // a graph holds at most as many nodes as its context holds tensors, so ggml's node limit can't trip
+    const graphSize = 512 + p.nLayer * 256;
+    const g = new GgmlContext(m.backend.lib, graphSize, graphSize);
     try {
       const b: BuildCtx = { g, effects: [], mm: (w, x) => g.mulMat(w, x) };
       const mmHook = hooks?.mm;

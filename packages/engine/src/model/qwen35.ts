@@ -86,7 +86,7 @@ export function qwen35DeltaNet(b: BuildCtx, p: Qwen35Params, lw: LayerWeights, a
   const gate = g.reshape(g.mul(g.softplus(g.add(alpha, lw.get('ssm_dt.bias'))), lw.get('ssm_a')), [1, Hv, T, 1]);
 
   // causal depthwise conv over [previous K-1 inputs | this chunk], then keep the last K-1 inputs
-  const sx = g.concat(st.conv, g.reshape(g.cont(g.transpose(qkv)), [T, C, 1]), 0); // [K-1+T, C, 1]
+  const sx = g.concat(st.conv, g.transpose(qkv), 0); // [K-1+T, C, 1]; concat reads the strided view
   b.effects.push(g.cpy(g.view(sx, [K - 1, C, 1], [sx.nb[1], sx.nb[2]], T * sx.nb[0]), st.conv));
   const conv = g.silu(g.ssmConv(sx, lw.get('ssm_conv1d.weight'))); // [C, T, 1]
   const es = conv.nb[0], row = conv.nb[1];

@@ -5,7 +5,7 @@
 import { createProgress, fileError, GGML_TYPES, type GgufReader } from '@qtk/core';
 import type { Backend, BackendBuffer } from '../ggml/backend.js';
 import { GgmlContext } from '../ggml/context.js';
-import { koffi, type Ptr } from '../ggml/lib.js';
+import { koffi, quietGgml, type Ptr } from '../ggml/lib.js';
 import type { Tensor } from '../ggml/tensor.js';
 
 export interface WeightSpec {
@@ -105,7 +105,8 @@ export async function loadWeights(r: GgufReader, backend: Backend, specs: readon
         const piece = repacked.has(s.name) ? info.byteLength : PIECE;
         for (let off = 0; off < info.byteLength; off += piece) {
           const len = Math.min(piece, info.byteLength - off);
-          backend.setData(t, await r.readTensorRange(info, off, len), off);
+          const bytes = await r.readTensorRange(info, off, len);
+          quietGgml(backend.lib, () => backend.setData(t, bytes, off));
           progress.tick(len, s.name);
         }
       }

@@ -21,6 +21,8 @@ export interface GgmlQuantizer {
   quantizeRowQ8K(src: Float32Array, dst: Uint8Array, n: number): void;
   /** ggml_fp16_to_fp32_row / ggml_bf16_to_fp32_row on a koffi worker thread (exact conversions). */
   toF32Async(type: 'F16' | 'BF16', src: Uint8Array, dst: Float32Array, n: number): Promise<void>;
+  /** ggml_validate_row_data on a koffi worker thread: false when F32/F16/BF16 data holds NaN or Inf (ggml prints a line to stderr). */
+  validateAsync(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<boolean>;
   /** ggml's own sizes, to check the TS tables against. */
   typeSize(type: GgmlTypeName): number;
   blockSize(type: GgmlTypeName): number;
@@ -100,6 +102,7 @@ function bind(binDir: string): GgmlQuantizer {
   const q8kDeq = lib.func('void dequantize_row_q8_K(const void *x, float *y, int64_t k)');
   const f16Row = lib.func('void ggml_fp16_to_fp32_row(const void *x, float *y, int64_t n)');
   const bf16Row = lib.func('void ggml_bf16_to_fp32_row(const void *x, float *y, int64_t n)');
+  const validate = lib.func('bool ggml_validate_row_data(int type, const void *data, size_t nbytes)');
 
   const id = (t: GgmlTypeName): number => GGML_TYPES[t].id;
   const initialized = new Set<GgmlTypeName>();
@@ -150,6 +153,11 @@ function bind(binDir: string): GgmlQuantizer {
       const fn = t === 'F16' ? f16Row : bf16Row;
       return new Promise((resolve, reject) => {
         fn.async(src, dst, n, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+      });
+    },
+    validateAsync(t, bytes) {
+      return new Promise((resolve, reject) => {
+        validate.async(id(t), bytes, bytes.length, (err: unknown, ok: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(Boolean(ok))));
       });
     },
     typeSize: (t) => Number(typeSize(id(t))),

@@ -42,7 +42,7 @@ function bind(): (o: LlamaQuantizeOptions) => number {
   const Params = koffi.struct('qtk_llama_model_quantize_params', {
     nthread: 'int32_t', ftype: 'int32_t', output_tensor_type: 'int32_t', token_embedding_type: 'int32_t',
     allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool', keep_split: 'bool', dry_run: 'bool',
-        imatrix: koffi.pointer(ImatrixData), kv_overrides: 'void *', tt_overrides: koffi.pointer(TensorOverride), prune_layers: 'void *', max_buf_size: 'size_t',
+    imatrix: koffi.pointer(ImatrixData), kv_overrides: 'void *', tt_overrides: koffi.pointer(TensorOverride), prune_layers: 'void *', max_buf_size: 'size_t',
   });
   const defaults = lib.func('qtk_llama_model_quantize_params llama_model_quantize_default_params(void)');
   const quantize = lib.func('uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const qtk_llama_model_quantize_params *params)');

@@ -2,14 +2,13 @@
 // reasoning_content / content / tool_calls, streamed as SSE chunks or returned whole.
 import type { FastifyInstance } from 'fastify';
 import { ChatOutputParser } from '../chat-output.js';
-import { badRequest } from '../errors.js';
+import { badRequest, toApiError } from '../errors.js';
 import { runGeneration } from '../flow.js';
 import type { TokenLogprob } from '../generate.js';
 import { forcedTools, responseFormatGrammar, toolCallGrammar, type ResponseFormat, type ToolChoice, type ToolDef } from '../grammar.js';
 import { checkModel, markRecorded, maxTokensFor, newId, samplingFrom, scalesFrom, SseStream, stopsFrom, type CommonBody, type ServerContext } from '../request-context.js';
 import { chatBodySchema } from '../schemas.js';
 import { endsInsideThinking } from '../template.js';
-import { toApiError } from '../errors.js';
 
 interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -96,6 +95,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
       toolFormat: template.toolFormat,
       parseTools: (tools?.length ?? 0) > 0,
       parseReasoning: body.reasoning_format !== 'none',
+      tools,
     });
     const id = newId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
@@ -135,7 +135,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
         if (last.toolCalls.length > 0) {
           chunk({ tool_calls: last.toolCalls.map((c, index) => ({ index, id: newId('call'), type: 'function', function: { name: c.name, arguments: c.arguments } })) }, null);
         }
-        chunk({}, last.toolCalls.length > 0 ? 'tool_calls' : result.finishReason);
+        chunk({}, finishReason(result.finishReason, last.toolCalls.length));
         if (body.stream_options?.include_usage) {
           sse!.send({ ...base, object: 'chat.completion.chunk', choices: [], usage: usage(result) });
         }
@@ -157,19 +157,23 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
 
     const result = await runGeneration(ctx, reply, spec);
     parser.push(result.text);
-    const out = { ...parser.finish(), content: '', reasoning: '' };
-    out.content = parser.content;
-    out.reasoning = parser.reasoning;
-    const message: Record<string, unknown> = { role: 'assistant', content: out.toolCalls.length > 0 && out.content.trim() === '' ? null : out.content };
-    if (out.reasoning) message.reasoning_content = out.reasoning;
-    if (out.toolCalls.length > 0) message.tool_calls = out.toolCalls.map((c) => ({ id: newId('call'), type: 'function', function: { name: c.name, arguments: c.arguments } }));
+    const { toolCalls } = parser.finish();
+    const { content, reasoning } = parser; // totals over the whole answer
+    const message: Record<string, unknown> = { role: 'assistant', content: toolCalls.length > 0 && content.trim() === '' ? null : content };
+    if (reasoning) message.reasoning_content = reasoning;
+    if (toolCalls.length > 0) message.tool_calls = toolCalls.map((c) => ({ id: newId('call'), type: 'function', function: { name: c.name, arguments: c.arguments } }));
     return {
       ...base,
       object: 'chat.completion',
-      choices: [{ index: 0, message, logprobs: wantLogprobs ? chatLogprobs(result.logprobs) : null, finish_reason: out.toolCalls.length > 0 ? 'tool_calls' : result.finishReason }],
+      choices: [{ index: 0, message, logprobs: wantLogprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finishReason(result.finishReason, toolCalls.length) }],
       usage: usage(result),
     };
   });
+}
+
+/** A call cut off by max_tokens is reported as 'length', as OpenAI does for truncated answers. */
+function finishReason(reason: string, toolCalls: number): string {
+  return reason === 'length' || toolCalls === 0 ? reason : 'tool_calls';
 }
 
 export function usage(r: { promptTokens: number; tokens: unknown[]; cachedTokens: number }): Record<string, unknown> {
