@@ -5,7 +5,9 @@
 // is built (LLAMA_QUANTIZE=path, default /work/ref/build/bin/llama-quantize); otherwise llama_model_quantize
 // — the function that binary wraps — from node-llama-cpp's prebuilt libllama (same llama.cpp source),
 // called in a child process through @qtk/quantize's koffi binding.
-// Usage: node bench/quantize.mjs [--threads N] [--presets Q8_0,Q4_K_M,IQ4_XS] [--dir /tmp/qtk-bench] [--keep]
+// Usage: node bench/quantize.mjs [--threads N] [--presets Q8_0,Q4_K_M,IQ4_XS] [--repeat N] [--dir /tmp/qtk-bench] [--keep]
+// With --repeat N the two sides alternate (qtk first on odd runs, llama.cpp first on even ones) and the
+// fastest run of each counts: the host is shared, so single runs are noisy.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +22,7 @@ const { values: args } = parseArgs({
     presets: { type: 'string', default: 'Q8_0,Q4_K_M,IQ4_XS' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'qtk-bench-quantize') },
     keep: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const threads = Number(args.threads);
@@ -140,17 +143,25 @@ function runLlama(preset, out) {
 const rows = [];
 for (const preset of args.presets.split(',')) {
   const outQ = path.join(args.dir, `qtk-${preset}.gguf`), outL = path.join(args.dir, `llama-${preset}.gguf`);
-  let t0 = performance.now();
-  await quantizeGguf({ input, output: outQ, preset, threads, force: true, log: () => {} });
-  const qtkS = (performance.now() - t0) / 1000;
-  // qtk's writer fsyncs before its rename; llama.cpp only closes the stream. `sync` after llama.cpp puts
-  // both outputs on disk, so both timings cover the same work.
-  spawnSync('sync');
-  t0 = performance.now();
-  const r = runLlama(preset, outL);
-  spawnSync('sync');
-  const llamaS = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`llama.cpp quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
+  let qtkS = Infinity, llamaS = Infinity;
+  const runQtk = async () => {
+    const t0 = performance.now();
+    await quantizeGguf({ input, output: outQ, preset, threads, force: true, log: () => {} });
+    qtkS = Math.min(qtkS, (performance.now() - t0) / 1000);
+  };
+  const runRef = () => {
+    // qtk's writer fsyncs before its rename; llama.cpp only closes the stream. `sync` after llama.cpp puts
+    // both outputs on disk, so both timings cover the same work.
+    spawnSync('sync');
+    const t0 = performance.now();
+    const r = runLlama(preset, outL);
+    spawnSync('sync');
+    if (r.status !== 0) throw new Error(`llama.cpp quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
+    llamaS = Math.min(llamaS, (performance.now() - t0) / 1000);
+  };
+  for (let rep = 0; rep < Number(args.repeat); rep++) {
+    if (rep % 2 === 0) { await runQtk(); runRef(); } else { runRef(); await runQtk(); }
+  }
   const same = await sameTensors(outQ, outL);
   const row = { preset, qtkS, llamaS, qtkMBs: inBytes / 1e6 / qtkS, llamaMBs: inBytes / 1e6 / llamaS, ratio: llamaS / qtkS, same };
   rows.push(row);

@@ -159,7 +159,7 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const md = [
   `## qtk serve vs node-llama-cpp direct`,
   ``,
-  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · ${gpu ? 'GPU if found' : 'CPU'} (${cpu}, ${os.availableParallelism()} cores, ${threads} threads, 1-min load average ${loadBefore.toFixed(1)} at start) · ${concurrency} concurrent clients = ${concurrency} sequences · ${requests} requests of max ${maxTokens} tokens, greedy · median of ${rounds} alternating rounds · load generator: autocannon (server), the same bounded loop of ${concurrency} workers (direct) · \`node bench/serve.mjs\``,
+  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · ${gpu ? 'GPU if found' : 'CPU'} (${cpu}, ${os.availableParallelism()} cores, ${threads} threads, 1-min load average ${loadBefore.toFixed(1)} at start) · ${concurrency} concurrent clients = ${concurrency} sequences · ${requests} requests of max ${maxTokens} tokens, greedy · median of ${rounds} alternating rounds · load generator: autocannon (server), the same bounded loop of ${concurrency} workers (direct) · \`node bench/serve.mjs${args.length ? ` ${args.join(' ')}` : ''}\``,
   ``,
   `| path | tokens generated per round | generated tokens/s | p50 latency (ms) | p99 latency (ms) | tokens/s vs direct | failed requests |`,
   `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,

@@ -1,4 +1,5 @@
 // `qtk convert` as a library call: plan, print notices, then either print the plan (--dry-run) or write.
+import { promises as fs } from 'node:fs';
 import { planConversion, type ConvertOptions } from './plan.js';
 import { writePlan } from './convert.js';
 import { fmtBytes, formatPlan } from './dry-run.js';
@@ -17,6 +18,7 @@ export async function convertMain(args: ConvertMainArgs): Promise<void> {
     for (const n of plan.notices) log(n);
     if (args.dryRun) {
       out(formatPlan(plan));
+      if (!args.force && (await fs.stat(plan.output).then(() => true, () => false))) out(`note: ${plan.output} exists; a real run needs --force to replace it`);
       return;
     }
     const r = await writePlan(plan, { force: args.force });

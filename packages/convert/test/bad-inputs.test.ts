@@ -108,6 +108,16 @@ describe('bad inputs', () => {
     expect(msg).toMatch(/needs are missing: layer 2/);
   });
 
+  it('extra layer (num_hidden_layers smaller than the weights)', async () => {
+    const dir = await copyFixture();
+    const cfgPath = path.join(dir, 'config.json');
+    const cfg = JSON.parse(await fs.readFile(cfgPath, 'utf8'));
+    cfg.num_hidden_layers -= 1;
+    await fs.writeFile(cfgPath, JSON.stringify(cfg));
+    const msg = await failsCleanly(dir, dir);
+    expect(msg).toMatch(/num_hidden_layers is 1, but the weights have layer 1/);
+  });
+
   it('unknown architecture, listing the supported ones', async () => {
     const dir = await copyFixture();
     const cfgPath = path.join(dir, 'config.json');

@@ -9,11 +9,17 @@ export function cpuLlama(): Promise<Llama> {
 }
 
 /** Row i = log p(next token | tokens[0..i]) over the whole vocabulary, for every position. */
-export async function llamaLogProbs(gguf: string, tokens: number[], nVocab: number, opts: { threads?: number } = {}): Promise<Float32Array> {
+export interface LlamaOracleOptions {
+  threads?: number;
+  /** f32 KV cache and no flash attention: llama.cpp then computes what the engine computes. */
+  exactKv?: boolean;
+}
+
+export async function llamaLogProbs(gguf: string, tokens: number[], nVocab: number, opts: LlamaOracleOptions = {}): Promise<Float32Array> {
   const l = await cpuLlama();
   const model = await l.loadModel({ modelPath: gguf, gpuLayers: 0 });
   try {
-    const ctx = await model.createContext({ contextSize: Math.max(256, tokens.length + 16), batchSize: Math.max(64, tokens.length), threads: opts.threads ?? 1, sequences: 1 });
+    const ctx = await model.createContext({ contextSize: Math.max(256, tokens.length + 16), batchSize: Math.max(64, tokens.length), threads: opts.threads ?? 1, sequences: 1, ...(opts.exactKv ? { flashAttention: false, experimentalKvCacheKeyType: 'F32' as const, experimentalKvCacheValueType: 'F32' as const } : {}) });
     try {
       const seq = ctx.getSequence();
       const out = await seq.controlledEvaluate(tokens.map((t) => [t as never, { generateNext: { probabilities: true } }] as never));
@@ -47,17 +53,28 @@ export function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
   return out;
 }
 
-/** Compare two log-prob tables: KL(p‖q) per row, top-1 agreement, max |Δ log p| where p > 1e-6. */
+/**
+ * Compare log-prob tables p (llama.cpp) and q (engine): KL(p‖q) per row, top-1 agreement, and max
+ * |Δ log p| where p > 1e-6. Both rows are renormalised over the tokens llama.cpp returns (its sampler
+ * leaves out a few control tokens, whose mass would otherwise show up as a constant offset).
+ */
 export function compareLogProbs(p: Float32Array, q: Float32Array, vocab: number) {
   const rows = p.length / vocab;
   let klSum = 0, klMax = 0, agree = 0, maxDiff = 0;
   for (let r = 0; r < rows; r++) {
-    let kl = 0, ap = 0, aq = 0;
+    const o = r * vocab;
+    let mp = -Infinity, mq = -Infinity;
+    for (let i = 0; i < vocab; i++) if (p[o + i]! > -Infinity) { mp = Math.max(mp, p[o + i]!); mq = Math.max(mq, q[o + i]!); }
+    let sp = 0, sq = 0;
+    for (let i = 0; i < vocab; i++) if (p[o + i]! > -Infinity) { sp += Math.exp(p[o + i]! - mp); sq += Math.exp(q[o + i]! - mq); }
+    const zp = mp + Math.log(sp), zq = mq + Math.log(sq);
+    let kl = 0, ap = -1, aq = -1;
     for (let i = 0; i < vocab; i++) {
-      const lp = p[r * vocab + i]!, lq = q[r * vocab + i]!;
-      if (lp > p[r * vocab + ap]!) ap = i;
-      if (lq > q[r * vocab + aq]!) aq = i;
-      if (lp > -60) kl += Math.exp(lp) * (lp - Math.max(lq, -100));
+      if (!(p[o + i]! > -Infinity)) continue;
+      const lp = p[o + i]! - zp, lq = q[o + i]! - zq;
+      if (ap < 0 || p[o + i]! > p[o + ap]!) ap = i;
+      if (aq < 0 || q[o + i]! > q[o + aq]!) aq = i;
+      kl += Math.exp(lp) * (lp - lq);
       if (lp > Math.log(1e-6)) maxDiff = Math.max(maxDiff, Math.abs(lp - lq));
     }
     klSum += kl;

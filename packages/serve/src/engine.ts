@@ -82,6 +82,14 @@ export class Engine {
     return this.sequences[0]!.contextSize;
   }
 
+  /** Rows of the token embedding: the token ids the model accepts. */
+  get vocabularySize(): number {
+    const embd = this.model.fileInfo.fullTensorInfo?.find((t) => t.name === 'token_embd.weight');
+    if (embd) return Number(embd.dimensions[1]);
+    const tokens = (this.model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: readonly unknown[] } } }).tokenizer?.ggml?.tokens;
+    return tokens?.length ?? 0; // unknown: accept no raw ids rather than let one index past the logits
+  }
+
   get chatTemplate(): string | undefined {
     const t = (this.model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } }).tokenizer?.chat_template;
     return typeof t === 'string' ? t : undefined;

@@ -1,7 +1,7 @@
 // The token loop on one sequence: reuse the cached prompt prefix, sample with the request's
 // settings, stop on EOG / stop strings / max tokens / abort, and stream text that can no longer
 // turn out to be part of a stop string.
-import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
+import { LlamaGrammarEvaluationState, TokenBias, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 
 export interface Sampling {
   temperature: number;
@@ -14,6 +14,8 @@ export interface Sampling {
   /** llama-server's repeat_penalty (1 = off) over the last repeatLastN tokens. */
   repeatPenalty: number;
   repeatLastN: number;
+  /** OpenAI logit_bias: token id → value added to its logit (-100 bans, +100 forces). */
+  logitBias?: ReadonlyMap<number, number>;
 }
 
 export interface TokenLogprob {
@@ -103,6 +105,11 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
       }
     : undefined;
   const grammarEvaluationState = req.grammar ? new LlamaGrammarEvaluationState({ model, grammar: req.grammar }) : undefined;
+  let tokenBias: TokenBias | undefined;
+  if (s.logitBias && s.logitBias.size > 0) {
+    tokenBias = new TokenBias(model.tokenizer);
+    for (const [t, b] of s.logitBias) tokenBias.set(t as Token, b <= -100 ? 'never' : { logit: b });
+  }
   const wantProbs = req.logprobs !== undefined;
   const iterator = seq.evaluateWithMetadata(prompt.slice(cachedTokens), { probabilities: wantProbs }, {
     temperature: s.temperature,
@@ -112,6 +119,7 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
     seed: s.seed,
     repeatPenalty,
     grammarEvaluationState,
+    tokenBias,
   });
 
   let text = '';
@@ -119,6 +127,8 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
   let pending: Token[] = [];
   const logprobs: TokenLogprob[] = [];
   let pendingLogprobs: TokenLogprob[] = [];
+  // Logprobs of text held back (possible stop-string prefix) travel with the chunk that finally sends it.
+  let unsentLogprobs: TokenLogprob[] = [];
   let finishReason: GenerateResult['finishReason'] = 'stop';
   let firstAt: number | undefined;
   const maxStop = req.stop.reduce((m, x) => Math.max(m, x.length), 0);
@@ -153,7 +163,7 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         text += piece;
         pending = [];
         logprobs.push(...pendingLogprobs);
-        const chunkLogprobs = pendingLogprobs;
+        unsentLogprobs.push(...pendingLogprobs);
         pendingLogprobs = [];
         if (maxStop > 0) {
           let cut = -1;
@@ -168,7 +178,8 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         }
         const safeEnd = stopped ? text.length : text.length - partialStopLength(text, req.stop);
         if (safeEnd > emitted) {
-          req.onText?.(text.slice(emitted, safeEnd), chunkLogprobs);
+          req.onText?.(text.slice(emitted, safeEnd), unsentLogprobs);
+          unsentLogprobs = [];
           emitted = safeEnd;
         }
         if (stopped) break;
@@ -182,7 +193,8 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
   if (!stopped && finishReason !== 'aborted') {
     if (pending.length > 0) text += model.detokenize(pending, false, generated.slice(0, generated.length - pending.length).slice(-8));
     logprobs.push(...pendingLogprobs);
-    if (text.length > emitted) req.onText?.(text.slice(emitted), pendingLogprobs);
+    unsentLogprobs.push(...pendingLogprobs);
+    if (text.length > emitted) req.onText?.(text.slice(emitted), unsentLogprobs);
   }
   if (req.signal.aborted) finishReason = 'aborted';
   const end = performance.now();

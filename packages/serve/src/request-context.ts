@@ -33,6 +33,7 @@ export interface CommonBody {
   repeat_penalty?: number | null;
   repeat_last_n?: number | null;
   lora?: { id: number; scale: number }[];
+  logit_bias?: Record<string, number> | null;
   stream_options?: { include_usage?: boolean } | null;
 }
 
@@ -42,8 +43,13 @@ export function checkModel(ctx: ServerContext, model: string | undefined): void 
   }
 }
 
-export function samplingFrom(b: CommonBody): Sampling {
+export function samplingFrom(ctx: ServerContext, b: CommonBody): Sampling {
   const d = DEFAULT_SAMPLING;
+  const vocab = ctx.engine.vocabularySize;
+  for (const k of Object.keys(b.logit_bias ?? {})) {
+    // llama.cpp indexes the logits with these ids: an id outside the vocabulary must never reach it.
+    if (Number(k) >= vocab) throw badRequest(`logit_bias: token id ${k} is outside the vocabulary (0..${vocab - 1}).`, 'logit_bias');
+  }
   return {
     temperature: b.temperature ?? d.temperature,
     topK: b.top_k ?? d.topK,
@@ -54,6 +60,7 @@ export function samplingFrom(b: CommonBody): Sampling {
     frequencyPenalty: b.frequency_penalty ?? d.frequencyPenalty,
     repeatPenalty: b.repeat_penalty ?? d.repeatPenalty,
     repeatLastN: b.repeat_last_n ?? d.repeatLastN,
+    logitBias: b.logit_bias ? new Map(Object.entries(b.logit_bias).map(([k, v]) => [Number(k), v])) : undefined,
   };
 }
 

@@ -21,6 +21,8 @@ const common = {
   repeat_penalty: num(0),
   repeat_last_n: int(0, 4096),
   n: int(1, 1),
+  // Keys are token ids, as OpenAI sends them.
+  logit_bias: { type: ['object', 'null'], propertyNames: { pattern: '^[0-9]+$' }, additionalProperties: { type: 'number', minimum: -100, maximum: 100 }, maxProperties: 1024 },
   lora: {
     type: 'array',
     items: { type: 'object', required: ['id', 'scale'], properties: { id: { type: 'integer', minimum: 0 }, scale: { type: 'number' } } },

@@ -90,6 +90,11 @@ describe('qtk serve with the openai client', () => {
     expect(text).toBe(whole.choices[0]!.message.content);
     expect(finish).toBe(whole.choices[0]!.finish_reason);
     expect(usage).toEqual(expect.objectContaining({ completion_tokens: whole.usage!.completion_tokens }));
+    // Streamed logprobs: one entry per generated token, even with a stop string holding text back.
+    const withLp = await client.chat.completions.create({ ...req, stream: true, logprobs: true, top_logprobs: 1, stop: ['zzzz'] });
+    let entries = 0;
+    for await (const c of withLp) entries += c.choices[0]?.logprobs?.content?.length ?? 0;
+    expect(entries).toBe(whole.usage!.completion_tokens);
   });
 
   it('completes a raw prompt, streamed and not, equal to llama.cpp direct; stop strings cut the text', async () => {
@@ -176,6 +181,14 @@ describe('qtk serve with the openai client', () => {
     const j = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 40, temperature: 0, response_format: { type: 'json_object' } });
     if (j.choices[0]!.finish_reason === 'stop') expect(() => JSON.parse(j.choices[0]!.message.content!)).not.toThrow();
     else expect(j.choices[0]!.message.content!.trimStart().startsWith('{')).toBe(true);
+  });
+
+  it('applies logit_bias: +100 forces a token, and ids outside the vocabulary are refused', async () => {
+    const hello = server.engine.model.tokenize('Hello', false);
+    expect(hello.length).toBe(1);
+    const r = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 4, temperature: 0, logit_bias: { [String(hello[0])]: 100 } });
+    expect(r.choices[0]!.text).toBe('Hello'.repeat(4));
+    await expect(client.completions.create({ model, prompt: 'x', max_tokens: 1, logit_bias: { [String(server.engine.vocabularySize)]: 5 } })).rejects.toMatchObject({ status: 400, param: 'logit_bias' });
   });
 
   it('caps max_tokens by the context and rejects prompts that do not fit', async () => {

@@ -104,7 +104,7 @@ export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
       prompt: promptTokens,
       scales,
       maxTokens,
-      sampling: samplingFrom(body),
+      sampling: samplingFrom(ctx, body),
       stop: stopsFrom(body.stop),
       grammar,
       logprobs: wantLogprobs ? (body.top_logprobs ?? 0) : undefined,

@@ -1,6 +1,6 @@
 // POST /v1/completions: a raw prompt (text or token ids), no chat template.
 import type { FastifyInstance } from 'fastify';
-import type { LlamaModel, Token } from 'node-llama-cpp';
+import type { Token } from 'node-llama-cpp';
 import { badRequest, toApiError } from '../errors.js';
 import { runGeneration } from '../flow.js';
 import type { TokenLogprob } from '../generate.js';
@@ -29,16 +29,10 @@ function promptTokens(ctx: ServerContext, prompt: CompletionBody['prompt']): Tok
     if (tokens.length === 0) throw badRequest('prompt is empty.', 'prompt');
     return tokens;
   }
-  const vocab = vocabularySize(model);
+  const vocab = ctx.engine.vocabularySize;
   for (const t of p) if (!Number.isInteger(t) || t < 0 || t >= vocab) throw badRequest(`prompt: token id ${t} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
   if (p.length === 0) throw badRequest('prompt is empty.', 'prompt');
   return p as Token[];
-}
-
-/** Rows of the token embedding: the ids the model accepts. */
-function vocabularySize(model: LlamaModel): number {
-  const embd = model.fileInfo.fullTensorInfo?.find((t) => t.name === 'token_embd.weight');
-  return embd ? Number(embd.dimensions[1]) : Infinity;
 }
 
 function completionLogprobs(lps: TokenLogprob[]): Record<string, unknown> {
@@ -66,7 +60,7 @@ export function registerCompletions(app: FastifyInstance, ctx: ServerContext): v
       prompt,
       scales: scalesFrom(ctx, body.lora),
       maxTokens,
-      sampling: samplingFrom(body),
+      sampling: samplingFrom(ctx, body),
       stop: stopsFrom(body.stop),
       grammar: await responseFormatGrammar(ctx.engine.llama, body.response_format),
       logprobs: body.logprobs ?? undefined,
