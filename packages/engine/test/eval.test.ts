@@ -65,8 +65,10 @@ describe('eval and imatrix on a qwen3_5 fixture', () => {
     expect(r.tokens).toBe(windows.length * (N_CTX - 1 - N_CTX / 2));
     const ref = await llamaPerplexity(f.gguf, windows);
     console.log(`engine PPL ${r.ppl.toFixed(4)} ± ${r.pplError.toFixed(4)}, llama.cpp ${ref.toFixed(4)}; ${lines.at(-1)}`);
-    // same windows, weights and kernels: per-token log p agree to ~1e-6, so PPL to ~1e-6 relative
-    expect(Math.abs(r.ppl - ref) / ref).toBeLessThan(1e-4);
+    // same windows, weights and kernels (log p agree to ~1e-6 on common support), but node-llama-cpp's
+    // probabilities leave out the control tokens and renormalise without them, which lowers every NLL by
+    // their mass (measured ~9e-5 here); llama-perplexity, like the engine, normalises over the whole vocabulary
+    expect(Math.abs(r.ppl - ref) / ref).toBeLessThan(1e-3);
     expect(Math.abs(r.ppl - ref)).toBeLessThan(r.pplError);
   });
 

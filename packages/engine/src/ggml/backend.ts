@@ -202,6 +202,17 @@ export class GraphRunner {
   }
 
   compute(gf: Ptr): void {
+    // a GPU backend aborts on an op it lacks; CPU runs every op, so only other devices are checked
+    if (!this.backend.isCpu) {
+      const lib = this.backend.lib;
+      const n = lib.ggml_graph_n_nodes(gf) as number;
+      for (let i = 0; i < n; i++) {
+        const node = lib.ggml_graph_node(gf, i) as Ptr;
+        if (!lib.ggml_backend_supports_op(this.backend.ptr, node)) {
+          throw new QtkError(`the ${this.backend.device.name} backend cannot run ggml op ${lib.ggml_op_desc(node) as string} (node ${i}). Run with --device cpu.`);
+        }
+      }
+    }
     const st = this.backend.lib.ggml_backend_graph_compute(this.backend.ptr, gf) as number;
     if (st !== 0) throw new Error(`ggml graph compute failed: ${this.backend.lib.ggml_status_to_string(st)}`);
   }
