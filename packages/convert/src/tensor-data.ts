@@ -5,8 +5,8 @@ import { decodeToF32, encodeFromF32, SAFETENSORS_DTYPES, type SafetensorsCheckpo
 import { quantizeQ8_0 } from './q8_0.js';
 import type { PlannedTensor } from './tensors.js';
 
-/** f32 working set per chunk; bounded memory is ~3× this (source bytes, f32, encoded output). */
-export const CHUNK_F32_BYTES = 32 << 20;
+/** f32 working set per chunk; memory holds ~3× this per chunk in flight. Measured: 8 MB chunks copied ~2× faster than 32 MB (page cache and GC friendlier). */
+export const CHUNK_F32_BYTES = 8 << 20;
 
 interface Run { src: number; dst: number; n: number }
 

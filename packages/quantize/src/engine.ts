@@ -34,7 +34,8 @@ function nativeQuantizer(g: GgmlQuantizer, threads: number): RowQuantizer {
     async quantize(type, src, dst, nRows, nPerRow, imatrix) {
       if (!NATIVE_TYPES.has(type)) return tsQuantizer().quantize(type, src, dst, nRows, nPerRow, imatrix);
       const rowBytes = (nPerRow / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize;
-      const rowsPerChunk = Math.max(1, Math.ceil(MIN_CHUNK_VALUES / nPerRow), Math.ceil(nRows / (threads * 4)));
+      // Small chunks handed out as lanes free up (as llama.cpp's workers take them): no lane idles at a slab's tail.
+      const rowsPerChunk = Math.max(1, 4 * Math.ceil(MIN_CHUNK_VALUES / nPerRow));
       const chunks: [number, number][] = [];
       for (let r = 0; r < nRows; r += rowsPerChunk) chunks.push([r, Math.min(rowsPerChunk, nRows - r)]);
       // At most `threads` calls in flight; each takes the next chunk when it finishes.

@@ -13,7 +13,7 @@ import { quantizeGguf } from '../src/quantize-gguf.js';
 import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
 import { importanceWeights } from './rows.js';
 
-const TEXT = 'The quick brown fox jumps over the lazy dog, twice.';
+const TEXT = 'The quick brown fox jumps over the lazy dog. In 1905, Einstein published four papers that changed physics.';
 let dir: string;
 let f16: string;
 let llama: Llama;
@@ -104,13 +104,13 @@ describe.skipIf(loadGgmlQuantizer() === null)('quantized fixture in llama.cpp', 
     }
     console.log(`fixed text: ${ref.tokens.length} positions\n` + Object.entries(results).map(([p, r]) => `${p.padEnd(7)} mean KLD ${r.kld.toFixed(5)}  top-1 ${(100 * r.top1).toFixed(1)}%  ${r.bpw.toFixed(2)} bpw`).join('\n'));
     // A random fixture (logit std 6, no structure to protect) is far more sensitive than a trained model:
-    // measured here Q8_0 ≈ 0.006, Q4_K_M ≈ 0.4, IQ4_XS ≈ 0.4 nats. The bounds catch a broken file
+    // measured here (25 positions) Q8_0 0.0055, Q4_K_M 0.43, IQ4_XS 0.44 nats; top-1 100 %, 56 %, 56 %. The bounds catch a broken file
     // (wrong layout or scales give KLD of several nats and chance-level top-1) and the ordering by bits.
     expect(results.Q8_0!.kld).toBeLessThan(0.02);
     expect(results.Q8_0!.top1).toBeGreaterThanOrEqual(0.9);
     for (const p of ['Q4_K_M', 'IQ4_XS']) {
       expect(results[p]!.kld, p).toBeLessThan(1);
-      expect(results[p]!.top1, p).toBeGreaterThanOrEqual(0.4);
+      expect(results[p]!.top1, p).toBeGreaterThanOrEqual(0.3);
       expect(results.Q8_0!.kld * 10, p).toBeLessThan(results[p]!.kld);
     }
   }, 600_000);
