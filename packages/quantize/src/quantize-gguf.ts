@@ -199,6 +199,8 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     const progress = createProgress({ title: `quantize ${preset}`, total: totalIn, kind: 'bytes' });
     const tensors: QuantizedTensor[] = [];
     let nElements = 0;
+    // The last write in flight: the next tensor's first slab is read and quantized while it completes.
+    let writing: Promise<void> = Promise.resolve();
     for (const c of choices) {
       const info = reader.tensor(c.name);
       const ne0 = info.ne[0]!;
@@ -206,6 +208,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
       nElements += ne0 * nRows;
       let usedImatrix = false;
       if (c.type === info.type) {
+        await writing;
         for (let off = 0; off < info.byteLength; off += COPY_BYTES) {
           const n = Math.min(COPY_BYTES, info.byteLength - off);
           await writer.writeTensorData(c.name, await reader.readTensorRange(info, off, n));
@@ -241,7 +244,6 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
           return src;
         };
         let next = slabs.length ? load(slabs[0]!) : undefined;
-        let writing: Promise<void> = Promise.resolve();
         for (let k = 0; k < slabs.length; k++) {
           const [r, n] = slabs[k]!;
           const src = await next!;
@@ -255,10 +257,10 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
           writing.catch(() => {}); // surfaced by the next await
           progress.tick(n * inRow, c.name);
         }
-        await writing;
       }
       tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
     }
+    await writing;
     progress.done();
     await writer.finish();
     writer = undefined;
