@@ -59,8 +59,13 @@ async function main(): Promise<void> {
 
   await stage('1. Generate a tiny Qwen3.5-shaped Hugging Face checkpoint', async () => {
     const { generateFixture } = await import('@qtk/fixtures');
-    const fx = await generateFixture({ arch: 'qwen3_5', outDir: hfDir, seed: 1 });
-    console.log(`wrote ${fx.dir}: ${fx.tensorCount} tensors, ${(fx.bytes / 1e6).toFixed(1)} MB (bf16, 2 shards, real Qwen3 tokenizer)`);
+    // Widths are multiples of 256 so the k-quants apply to every matrix, as on the real model.
+    const fx = await generateFixture({
+      arch: 'qwen3_5', outDir: hfDir, seed: 1, layers: 4, hidden: 256, intermediate: 512,
+      heads: 4, kvHeads: 2, headDim: 64, linearKeyHeads: 2, linearValueHeads: 6, linearKeyHeadDim: 128, linearValueHeadDim: 128,
+    });
+    console.log(`wrote ${path.relative(repoRoot, fx.dir)}: ${fx.tensorCount} tensors, ${(fx.bytes / 1e6).toFixed(1)} MB`);
+    console.log('  4 layers (3 Gated DeltaNet : 1 gated attention), GQA, V heads = 3 × K heads, MTP block, vision tensors, bf16, 2 shards, real Qwen3 tokenizer');
   });
 
   await stage('2. Inspect it', () => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // qtk: parse the command line, then hand over to the package that owns the command.
+import './threadpool.js'; // first: before anything touches libuv's pool
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { COMMANDS } from './commands/index.js';

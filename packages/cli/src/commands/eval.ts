@@ -2,11 +2,13 @@ import type { Argv } from 'yargs';
 import { UsageError, type QtkCommand } from '../command.js';
 
 const DEVICES = ['auto', 'cpu', 'cuda', 'vulkan'] as const;
+const SPLITS = ['train', 'eval'] as const;
 
 /** Options shared by `eval ppl`, `eval kld` and `imatrix` (llama-perplexity's names where it has one). */
 export const evalOptions = (y: Argv) =>
   y
-    .option('data', { type: 'string', demandOption: true, describe: 'UTF-8 text file to evaluate on (tokenized by llama.cpp)' })
+    .option('data', { type: 'string', demandOption: true, describe: 'UTF-8 text file (tokenized by llama.cpp), or a `qtk dataset build` folder or .arrow split (its token ids used as they are)' })
+    .option('split', { choices: SPLITS, describe: 'the split of a dataset folder to read (default: eval)' })
     .option('ctx', { type: 'number', default: 512, describe: 'window size in tokens (llama.cpp -c); each window starts from an empty state' })
     .option('batch', { type: 'number', default: 512, describe: 'tokens per compute graph' })
     .option('chunks', { type: 'number', describe: 'evaluate only the first N windows' })
@@ -22,6 +24,7 @@ export function evalArgs(args: Record<string, unknown>) {
   }
   return {
     data: String(args.data),
+    split: args.split as (typeof SPLITS)[number] | undefined,
     ctx: num('ctx'),
     batch: num('batch'),
     chunks: num('chunks'),
@@ -33,7 +36,7 @@ export function evalArgs(args: Record<string, unknown>) {
 
 export const evalCommand: QtkCommand = {
   command: 'eval <metric>',
-  describe: 'Measure a GGUF: perplexity (`qtk eval ppl model.gguf --data text.txt`) or KL divergence against a base model (`qtk eval kld base.gguf other.gguf --data text.txt`)',
+  describe: 'Measure a GGUF: perplexity (`qtk eval ppl model.gguf --data text.txt` or `--data datasets/<name>`) or KL divergence against a base model (`qtk eval kld base.gguf other.gguf --data text.txt`)',
   builder: (y) =>
     y
       .command('ppl <model>', 'Perplexity by llama-perplexity\'s conventions (windows of --ctx, second half scored), with its ± error', (yy) => evalOptions(yy.positional('model', { type: 'string', demandOption: true, describe: 'the .gguf model' })), async (args) => {

@@ -3,7 +3,7 @@
 // as Arrow data. Rows are cut from one stream of documents laid end to end, so concatenating them
 // (padding left out: document_ids -1, datasets/README.md) gives back that stream.
 import { promises as fs } from 'node:fs';
-import { DataType, RecordBatchReader, type Data, type Field, type Schema } from 'apache-arrow';
+import { DataType, RecordBatchReader, type AsyncRecordBatchFileReader, type AsyncRecordBatchStreamReader, type Data, type Field, type Schema } from 'apache-arrow';
 import { QtkError, fileError } from '@qtk/core';
 
 /** The columns read here and the Arrow types they must have (the rest of the schema is ignored). */
@@ -63,9 +63,9 @@ export async function readDatasetTokens(file: string, opts: { maxTokens?: number
   });
   const out: DatasetTokens = { tokens: [], rows: 0, batches: 0, padding: 0, truncated: false };
   try {
-    let reader: Awaited<ReturnType<typeof RecordBatchReader.from>>;
+    let reader: AsyncRecordBatchFileReader | AsyncRecordBatchStreamReader;
     try {
-      reader = await RecordBatchReader.from(fh as never);
+      reader = await RecordBatchReader.from(fh as never) as AsyncRecordBatchFileReader | AsyncRecordBatchStreamReader;
       await reader.open();
     } catch (e) {
       throw fileError(file, `is not an Arrow IPC file (${(e as Error).message})`, 'Pass --data a split written by `qtk dataset build`, or a UTF-8 text file', e);

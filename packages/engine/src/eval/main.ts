@@ -8,10 +8,15 @@ import { Model, type Session } from '../model/model.js';
 import { ImatrixCollector } from './imatrix.js';
 import { klDivergence, type KldResult } from './kld.js';
 import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
-import { contextWindows, readTextFile, tokenizeWithLlama } from './tokenize.js';
+import { contextWindows } from './tokenize.js';
+import { loadEvalData } from './data.js';
+import type { DatasetSplit } from '../data/dataset.js';
 
 export interface EvalCommonArgs {
+  /** A UTF-8 text file, a `qtk dataset build` folder, or one of its .arrow splits. */
   data: string;
+  /** The dataset split to read from a dataset folder (default eval). */
+  split?: DatasetSplit;
   /** Window size (llama.cpp's -c; default 512). */
   ctx?: number;
   /** Tokens per graph (default 512). */
@@ -25,18 +30,21 @@ export interface EvalCommonArgs {
   out?: (line: string) => void;
 }
 
-async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: number[][]; nCtx: number }> {
+async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: number[][]; nCtx: number; source: string }> {
   const nCtx = a.ctx ?? 512;
   // our own reader first: a missing file or an unsupported architecture is reported before llama.cpp loads it
   const r = await GgufReader.open(model);
+  let nVocab: number;
   try {
-    readModelParams(r);
+    nVocab = readModelParams(r).nVocab;
   } finally {
     await r.close();
   }
-  const text = await readTextFile(a.data);
-  const windows = contextWindows(await tokenizeWithLlama(model, text), nCtx, a.data);
-  return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx };
+  // with --chunks a dataset is read only as far as the windows asked for (at least the 2 windows llama-perplexity needs)
+  const maxTokens = a.chunks !== undefined ? Math.max(2, a.chunks) * nCtx : undefined;
+  const d = await loadEvalData(model, nVocab, { data: a.data, split: a.split, maxTokens });
+  const windows = contextWindows(d, nCtx, d.source);
+  return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx, source: d.source };
 }
 
 async function openSession(model: string, a: EvalCommonArgs, nCtx: number): Promise<Session> {
@@ -115,7 +123,7 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
   if (!a.force && (await fs.stat(a.output).then(() => true, () => false))) {
     throw new QtkError(`${a.output}: already exists. Pass --force to overwrite it, or choose another -o path.`, { file: a.output });
   }
-  const { windows, nCtx } = await windowsFor(a.model, a);
+  const { windows, nCtx, source } = await windowsFor(a.model, a);
   const s = await openSession(a.model, a, nCtx);
   const col = new ImatrixCollector({ processOutput: a.processOutput });
   const hooks = col.hooks();
@@ -143,7 +151,7 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
     s.model.free();
     s.free();
   }
-  await col.write(a.output, { datasets: [a.data], chunkCount: windows.length, chunkSize: nCtx, overwrite: a.force });
+  await col.write(a.output, { datasets: [source], chunkCount: windows.length, chunkSize: nCtx, overwrite: a.force });
   const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const r = { entries: col.entries.size, windows: windows.length, tokens: windows.length * nCtx };
   if (a.json) out(JSON.stringify({ ...r, output: a.output, ppl: stats.ppl }));

@@ -10,18 +10,30 @@ export interface Tokenized {
   bos: number | undefined;
 }
 
-export async function tokenizeWithLlama(ggufPath: string, text: string): Promise<Tokenized> {
+/** Runs `fn` on the GGUF's vocabulary loaded by llama.cpp (vocabulary only, no weights). */
+export async function withLlamaVocab<T>(ggufPath: string, fn: (model: import('node-llama-cpp').LlamaModel) => T | Promise<T>): Promise<T> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const model = await llama.loadModel({ modelPath: ggufPath, vocabOnly: true });
   try {
-    const body = Array.from(model.tokenize(text, false), Number);
-    const bos = model.tokens.bos === null ? undefined : Number(model.tokens.bos);
-    const addBos = model.tokens.shouldPrependBosToken && bos !== undefined;
-    return { tokens: addBos ? [bos!, ...body] : body, bos: addBos ? bos : undefined };
+    return await fn(model);
   } finally {
     await model.dispose();
   }
+}
+
+/** The id llama.cpp puts first in every window, when this vocabulary adds BOS. */
+export function llamaWindowBos(model: import('node-llama-cpp').LlamaModel): number | undefined {
+  const bos = model.tokens.bos === null ? undefined : Number(model.tokens.bos);
+  return model.tokens.shouldPrependBosToken && bos !== undefined ? bos : undefined;
+}
+
+export async function tokenizeWithLlama(ggufPath: string, text: string): Promise<Tokenized> {
+  return withLlamaVocab(ggufPath, (model) => {
+    const body = Array.from(model.tokenize(text, false), Number);
+    const bos = llamaWindowBos(model);
+    return { tokens: bos !== undefined ? [bos, ...body] : body, bos };
+  });
 }
 
 export async function readTextFile(file: string): Promise<string> {
@@ -39,7 +51,7 @@ export async function readTextFile(file: string): Promise<string> {
 export function contextWindows(t: Tokenized, nCtx: number, what: string): number[][] {
   if (!Number.isInteger(nCtx) || nCtx < 4) throw new QtkError(`--ctx ${nCtx} is too small. Pass --ctx 4 or more (llama.cpp uses 512).`);
   if (t.tokens.length < 2 * nCtx) {
-    throw new QtkError(`${what} tokenizes to ${t.tokens.length} tokens; a context of ${nCtx} needs at least ${2 * nCtx} (as llama-perplexity). Use more text or a smaller --ctx.`);
+    throw new QtkError(`${what} gives ${t.tokens.length} tokens; a context of ${nCtx} needs at least ${2 * nCtx} (as llama-perplexity). Use more data or a smaller --ctx.`);
   }
   const n = Math.floor(t.tokens.length / nCtx);
   return Array.from({ length: n }, (_, i) => {
