@@ -10,10 +10,13 @@ export interface Tokenized {
   bos: number | undefined;
 }
 
+// one CPU llama.cpp instance per process: each getLlama() makes a new one (and a beforeExit listener)
+let cpuLlama: Promise<import('node-llama-cpp').Llama> | undefined;
+
 /** Runs `fn` on the GGUF's vocabulary loaded by llama.cpp (vocabulary only, no weights). */
 export async function withLlamaVocab<T>(ggufPath: string, fn: (model: import('node-llama-cpp').LlamaModel) => T | Promise<T>): Promise<T> {
-  const { getLlama } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  cpuLlama ??= import('node-llama-cpp').then(({ getLlama }) => getLlama({ gpu: false, build: 'never', logLevel: 'error' as never }));
+  const llama = await cpuLlama;
   const model = await llama.loadModel({ modelPath: ggufPath, vocabOnly: true });
   try {
     return await fn(model);
