@@ -81,6 +81,11 @@ export async function ggufTokenizerFingerprint(gguf: string): Promise<string | u
   const info = await readGgufFileInfo(gguf, { readTensorInfo: false, logWarnings: false });
   const vocabMeta = (info.metadata as Record<string, unknown>).tokenizer;
   if (!vocabMeta) return undefined;
+  return fingerprintTokenizerMetadata(vocabMeta);
+}
+
+/** sha256 of a GGUF's tokenizer.* metadata (node-llama-cpp's reading), JSON with BigInts as strings. */
+export function fingerprintTokenizerMetadata(vocabMeta: unknown): string {
   return 'sha256:' + createHash('sha256').update(JSON.stringify(vocabMeta, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).digest('hex');
 }
 

@@ -156,9 +156,8 @@ async function loadGgufTokenizer(file: string): Promise<DatasetTokenizer> {
   }
   const vocabMeta = (info.metadata as Record<string, unknown>).tokenizer;
   if (!vocabMeta) throw fileError(file, 'has no tokenizer.* metadata', 'Pass a GGUF converted with its vocabulary, or the checkpoint\'s tokenizer.json');
-  const fingerprint = 'sha256:' + createHash('sha256')
-    .update(JSON.stringify(vocabMeta, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
-    .digest('hex');
+  const { fingerprintTokenizerMetadata } = await import('@qtk/engine');
+  const fingerprint = fingerprintTokenizerMetadata(vocabMeta);
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const model = await llama.loadModel({ modelPath: file, vocabOnly: true });
   const special: Partial<Record<SpecialTokenName, number>> = {};
