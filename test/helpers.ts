@@ -83,11 +83,11 @@ export interface Closeness {
   maxKl: number;
   /** max over positions of |Δ log p| on the reference's 50 most likely tokens. */
   maxTopAbs: number;
-  /** positions whose top-1 token differs. */
+  /** positions whose top-1 token differs where the reference's top-2 gap exceeds tieMargin nats. */
   top1Differs: number;
 }
 
-export function closeness(ref: Float64Array[], other: Float64Array[]): Closeness {
+export function closeness(ref: Float64Array[], other: Float64Array[], tieMargin = 0.5): Closeness {
   let maxKl = 0;
   let maxTopAbs = 0;
   let top1Differs = 0;
@@ -102,9 +102,9 @@ export function closeness(ref: Float64Array[], other: Float64Array[]): Closeness
       const p = Math.exp(r[i]!);
       if (p > 0) kl += p * (r[i]! - o[i]!);
     }
-    if (ra !== oa) top1Differs++;
-    maxKl = Math.max(maxKl, Number.isNaN(kl) ? Infinity : kl);
     const top = [...r.keys()].sort((a, b) => r[b]! - r[a]!).slice(0, 50);
+    if (ra !== oa && r[top[0]!]! - r[top[1]!]! > tieMargin) top1Differs++;
+    maxKl = Math.max(maxKl, Number.isNaN(kl) ? Infinity : kl);
     for (const i of top) maxTopAbs = Math.max(maxTopAbs, Math.abs(r[i]! - o[i]!));
   });
   return { maxKl, maxTopAbs, top1Differs };
