@@ -77,6 +77,7 @@ describe('eval and imatrix on a qwen3_5 fixture', () => {
     expect(self.meanKld).toBeLessThan(1e-9);
     expect(self.sameTop).toBe(1);
     expect(Math.abs(self.deltaPpl)).toBeLessThan(1e-9);
+    expect(self.deltaPplError).toBe(0); // no cancellation noise (it read ± 16384 at PPL ≈ 1e12)
     const q = await evalKldMain({ base: f.gguf, model: q40, data, ctx: N_CTX, threads: 1, device: 'cpu', out });
     const pq = await evalPplMain({ model: q40, data, ctx: N_CTX, threads: 1, device: 'cpu', out });
     console.log(lines.slice(-9).join('\n'));

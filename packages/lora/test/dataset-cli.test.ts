@@ -59,6 +59,9 @@ describe('qtk dataset build (CLI)', () => {
     expect(text).toMatch(/skipped: too-large\s+1/);
     expect(text).toMatch(/\.ts\s+1\s+[\d,]+/);
     expect(text).toMatch(/train\s+2\s+/);
+    // --eval-fraction 0 held out nothing: the summary says eval is empty and what to do
+    expect(text).toMatch(/warning: the eval split is empty: none of the 2 kept file\(s\) was held out at --eval-fraction 0\..*--split train.*larger --eval-fraction/);
+    expect(text).not.toMatch(/train split is empty/);
   });
 
   it('rejects an unknown action and a malformed size', async () => {

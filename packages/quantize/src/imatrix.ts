@@ -6,6 +6,8 @@ import { open } from 'node:fs/promises';
 import { GgufReader, QtkError, fileError } from '@qtk/core';
 
 export interface Imatrix {
+  /** The file it was read from, for messages. */
+  file: string;
   format: 'gguf' | 'dat';
   /** Tensor name (e.g. blk.0.ffn_down.weight) → importance weights, ne0·n_mat values. */
   entries: Map<string, Float32Array>;
@@ -80,7 +82,7 @@ async function readGgufImatrix(path: string): Promise<Imatrix> {
       }
       entries.set(name, out);
     }
-    return { format: 'gguf', entries, datasets: [...datasets], chunkCount: Number(chunkCount), chunkSize: Number(chunkSize) };
+    return { file: path, format: 'gguf', entries, datasets: [...datasets], chunkCount: Number(chunkCount), chunkSize: Number(chunkSize) };
   } finally {
     await r.close();
   }
@@ -135,23 +137,24 @@ async function readLegacyImatrix(path: string): Promise<Imatrix> {
       if (len > 0 && at + len <= buf.length) datasets.push(buf.toString('utf8', at, at + len));
     }
   }
-  return { format: 'dat', entries, datasets, chunkCount, chunkSize: 0 };
+  return { file: path, format: 'dat', entries, datasets, chunkCount, chunkSize: 0 };
 }
 
 /**
- * The weights for one tensor (ne0·ne2 values: one row of weights per expert), or undefined when the
- * imatrix has no entry. A wrong length is an error, except for token_embd, which llama.cpp skips.
+ * The weights for one tensor of `model` (ne0·ne2 values: one row of weights per expert), or undefined
+ * when the imatrix has no entry. A wrong length is an error, except for token_embd, which llama.cpp skips.
  */
-export function imatrixFor(imatrix: Imatrix, file: string, name: string, ne: readonly number[]): Float32Array | undefined {
+export function imatrixFor(imatrix: Imatrix, model: string, name: string, ne: readonly number[]): Float32Array | undefined {
   const w = imatrix.entries.get(name);
   if (w === undefined) return undefined;
   const want = ne[0]! * (ne[2] ?? 1);
   if (w.length !== want) {
     if (name === 'token_embd.weight' || name === 'per_layer_token_embd.weight') return undefined;
-    throw new QtkError(
-      `${file}: importance matrix entry ${name} has ${w.length} values, but the tensor needs ${want} (ne0 ${ne[0]} × experts ${ne[2] ?? 1}). ` +
-        'Use an imatrix computed on this model',
-      { file },
+    // the imatrix is the file at fault: it was computed on another model (or another size of it)
+    throw fileError(
+      imatrix.file,
+      `entry ${name} has ${w.length} values, but that tensor of ${model} is [${ne.join(', ')}] and needs ${want} (ne0 ${ne[0]} × experts ${ne[2] ?? 1})`,
+      `Pass an importance matrix computed on this model (qtk imatrix ${model} --data FILE), or leave out --imatrix`,
     );
   }
   return w;

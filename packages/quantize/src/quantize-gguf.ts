@@ -167,7 +167,9 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
       leaveOutputTensor: opts.leaveOutputTensor, overrides, outputTensorType, tokenEmbeddingType,
     });
 
-    // Refusals first, before anything is written (llama-quantize's preliminary loop).
+    // Refusals first, before anything is written (llama-quantize's preliminary loop); warnings wait
+    // until the output is open, so a refused output prints none.
+    const warnings: string[] = [];
     let requantizeWarned = false;
     for (const c of choices) {
       const info = reader.tensor(c.name);
@@ -175,19 +177,21 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
         throw new QtkError(`${opts.input}: tensor ${c.name} → ${c.type} requires an importance matrix. Pass --imatrix FILE (llama-imatrix output)`, { file: opts.input });
       }
       if (c.type === info.type) continue;
+      if (imatrix) imatrixFor(imatrix, opts.input, c.name, info.ne); // a wrong length fails now, not mid-file
       if (GGML_TYPES[info.type].quantized) {
         if (!opts.allowRequantize) {
           throw new QtkError(`${opts.input}: tensor ${c.name} is already ${info.type}; requantizing is disabled. Pass --allow-requantize (quality suffers), or start from the F16/BF16 GGUF`, { file: opts.input });
         }
-        if (!requantizeWarned) log(`warning: requantizing ${info.type} tensors (first: ${c.name}): quality is worse than quantizing from F16/BF16`);
+        if (!requantizeWarned) warnings.push(`warning: requantizing ${info.type} tensors (first: ${c.name}): quality is worse than quantizing from F16/BF16`);
         requantizeWarned = true;
       }
       if (!getCodec(c.type)) throw new QtkError(`tensor ${c.name}: type ${c.type} is not supported by qtk. Use --tensor-type to choose another`);
     }
-    if (nFallback > 0) log(`warning: ${nFallback} of ${choices.length} tensor(s) required fallback quantization (row length not a multiple of the block size)`);
+    if (nFallback > 0) warnings.push(`warning: ${nFallback} of ${choices.length} tensor(s) required fallback quantization (row length not a multiple of the block size)`);
 
     const inputAlignment = firstNumber(reader.get('general.alignment'));
     writer = await GgufWriter.create(output, { overwrite: opts.force, alignment: inputAlignment });
+    for (const w of warnings) log(w);
     for (const kv of reader.kv.values()) if (!DROPPED_KEYS.has(kv.key)) writer.addKV(kv);
     writer.add('general.quantization_version', 'UINT32', QUANTIZATION_VERSION);
     writer.add('general.file_type', 'UINT32', ftype);

@@ -1,7 +1,7 @@
 // `qtk quantize` end to end on small GGUFs written here: the chosen types, the bytes (equal to ggml's
 // own quantizer on the same rows), metadata, order, imatrix use, and every refusal.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { GgufReader, GgufWriter, QtkError, decodeToF32, encodeFromF32, ggmlRowBytes } from '@qtk/core';
@@ -143,8 +143,11 @@ describe.skipIf(ggml === null)('quantizeGguf', () => {
     expect(im.entries.get('blk.0.ffn_up.weight')![3]).toBe(1);
     expect(im.chunkCount).toBe(10);
     expect(im.datasets).toEqual(['c.txt']);
-    await expect(quantizeGguf({ input: model, output: path.join(dir, 'bad.gguf'), bits: 4, imatrix: dat, log: quiet }))
-      .rejects.toThrow(/blk\.0\.ffn_gate\.weight has 3 values, but the tensor needs 256/);
+    // the imatrix is named as the file at fault, with the model tensor's shape and expected length
+    const err = await quantizeGguf({ input: model, output: path.join(dir, 'bad.gguf'), bits: 4, imatrix: dat, log: quiet }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QtkError);
+    expect((err as QtkError).file).toBe(dat);
+    expect((err as Error).message.startsWith(`${dat}: entry blk.0.ffn_gate.weight has 3 values, but that tensor of ${model} is [256, 256] and needs 256`)).toBe(true);
     expect((await readdir(dir)).filter((f) => f.startsWith('bad'))).toEqual([]);
   });
 
@@ -160,6 +163,18 @@ describe.skipIf(ggml === null)('quantizeGguf', () => {
     expect(types.get('output.weight')).toBe('F16');
     await expect(quantizeGguf({ input: model, bits: 8, log: quiet })).rejects.toThrow(/exists|overwrite|force/i);
     await quantizeGguf({ input: model, bits: 8, force: true, log: quiet });
+  });
+
+  it('refuses an existing output before printing any warning', async () => {
+    const seen: string[] = [];
+    await quantizeGguf({ input: model, output: path.join(dir, 'iq4-warn.gguf'), preset: 'IQ4_XS', log: (s) => seen.push(s) });
+    expect(seen.some((s) => /^warning: \d+ of \d+ tensor\(s\) required fallback/.test(s))).toBe(true); // this model does warn
+    const existing = path.join(dir, 'existing.gguf');
+    await writeFile(existing, 'keep me');
+    const refused: string[] = [];
+    await expect(quantizeGguf({ input: model, output: existing, preset: 'IQ4_XS', log: (s) => refused.push(s) })).rejects.toThrow(/already exists\. Pass --force/);
+    expect(refused).toEqual([]);
+    expect(await readFile(existing, 'utf8')).toBe('keep me');
   });
 
   it('refuses NaN/Inf rows naming the tensor and row, and leaves no output behind', async () => {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { PUBLIC_PATHS, makeKeyCheck } from './auth.js';
 import { Engine } from './engine.js';
 import { ApiError, notFound, toApiError } from './errors.js';
+import { checkAddress, hostPort, listenError } from './listen.js';
 import { Metrics } from './metrics.js';
 import type { ServeOptions } from './options.js';
 import { isRecorded, type ServerContext } from './request-context.js';
@@ -24,6 +25,9 @@ export interface ServerHandle {
 
 export async function startServer(opts: ServeOptions): Promise<ServerHandle> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = opts.host ?? '127.0.0.1';
+  const wantPort = opts.port ?? 8080;
+  await checkAddress(host, wantPort);
   const engine = await Engine.load(opts);
   const pool = engine.pool;
   const metrics = new Metrics(() => ({ processing: pool.processing, deferred: pool.deferred, slotsIdle: pool.idle, slotsTotal: pool.size }));
@@ -65,16 +69,15 @@ export async function startServer(opts: ServeOptions): Promise<ServerHandle> {
   registerChat(app, ctx);
   registerCompletions(app, ctx);
 
-  const host = opts.host ?? '127.0.0.1';
   try {
-    await app.listen({ host, port: opts.port ?? 8080 });
+    await app.listen({ host, port: wantPort });
   } catch (err) {
     await engine.dispose();
-    throw err;
+    throw listenError(err, host, wantPort);
   }
   const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const port = typeof addr === 'object' && addr ? addr.port : wantPort;
+  const url = `http://${hostPort(host, port)}`;
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>

@@ -3,6 +3,7 @@
 // as Arrow data. Rows are cut from one stream of documents laid end to end, so concatenating them
 // (padding left out: document_ids -1, datasets/README.md) gives back that stream.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { DataType, RecordBatchReader, type AsyncRecordBatchFileReader, type AsyncRecordBatchStreamReader, type Data, type Field, type Schema } from 'apache-arrow';
 import { QtkError, fileError } from '@qtk/core';
 
@@ -53,6 +54,17 @@ function listRows(d: Data, file: string, name: string, batch: number): { offsets
   return { offsets: d.valueOffsets as Int32Array, values: child.values as Int32Array, base: child.offset, offset: d.offset };
 }
 
+/** A split with no rows: `qtk dataset build` held out no files for it (few files, small --eval-fraction). */
+function emptySplit(file: string): QtkError {
+  const split = path.basename(file, '.arrow');
+  const next = split === 'eval'
+    ? 'Pass --split train to evaluate on the training split, or rebuild the dataset with a larger --eval-fraction (or more files) so that eval holds at least one file'
+    : split === 'train'
+      ? 'Pass --split eval, or rebuild the dataset from a repository with more files (or a smaller --eval-fraction)'
+      : 'Pass --data a split that holds rows, or rebuild the dataset with `qtk dataset build`';
+  return fileError(file, `the ${split} split is empty (0 rows)`, next);
+}
+
 /**
  * Concatenates every row's input_ids, skipping padding, in file order. With maxTokens, stops at the
  * first batch that brings the total to at least that many (the rest of the file is never read).
@@ -74,6 +86,8 @@ export async function readDatasetTokens(file: string, opts: { maxTokens?: number
     checkTokenSchema(file, reader.schema);
     const hasDocs = reader.schema.fields.some((f) => f.name === 'document_ids');
     for await (const batch of reader) {
+      // a file with no record batches yields one placeholder batch whose list columns lack their child data
+      if (batch.numRows === 0) continue;
       const b = out.batches++;
       const ids = batch.getChild('input_ids')!;
       const docs = hasDocs ? batch.getChild('document_ids')! : undefined;
@@ -100,6 +114,7 @@ export async function readDatasetTokens(file: string, opts: { maxTokens?: number
         break;
       }
     }
+    if (out.rows === 0) throw emptySplit(file);
     return out;
   } catch (e) {
     if (e instanceof QtkError) throw e;

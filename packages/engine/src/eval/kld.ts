@@ -54,6 +54,28 @@ const meanUnc = (sum: number, sum2: number, n: number): [number, number] => {
 };
 
 /**
+ * The uncertainty of PPL(Q) − PPL(base), llama-perplexity's
+ * sqrt(ppl²·σ²(a) + base²·σ²(b) − 2·ppl·base·cov(a, b)) with a, b the per-token NLLs and σ², cov those
+ * of the mean (÷ n−1). That is the standard error of the mean of d = ppl·a − base·b, which is what is
+ * computed here, from centred d in float64: expanded, the terms cancel catastrophically at large PPL
+ * (a model against itself gave ± 16384 at PPL ≈ 1e12); this way identical models give exactly 0.
+ */
+export function deltaPplUncertainty(nll: ArrayLike<number>, nllBase: ArrayLike<number>, ppl: number, pplBase: number): number {
+  const n = nll.length;
+  if (n !== nllBase.length) throw new Error(`deltaPplUncertainty: ${n} NLLs against ${nllBase.length} base NLLs`);
+  if (n < 2) return 0;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += ppl * nll[i]! - pplBase * nllBase[i]!;
+  mean /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) {
+    const d = ppl * nll[i]! - pplBase * nllBase[i]! - mean;
+    ss += d * d;
+  }
+  return Math.sqrt(ss / n / (n - 1));
+}
+
+/**
  * Pass 1 runs the base model and keeps its log-probabilities of every scored position in a temp
  * file (f32, vocab per token — the role of llama.cpp's --kl-divergence-base file); pass 2 runs the
  * other model, so only one model needs to be in memory at a time.
@@ -98,7 +120,8 @@ export async function klDivergence(
     const other = await loadOther();
     const stats = new NllStats();
     const klds: number[] = [];
-    let sumKld = 0, sumKld2 = 0, sameTop = 0, sumDp2 = 0, sumNllNllBase = 0;
+    const nll: number[] = [];
+    let sumKld = 0, sumKld2 = 0, sameTop = 0, sumDp2 = 0;
     try {
       if (other.model.params.nVocab !== V) throw new Error(`the two models have different vocabularies (${V} and ${other.model.params.nVocab} entries); KL divergence needs the same tokenizer`);
       const fh = await fs.open(file, 'r');
@@ -125,7 +148,7 @@ export async function klDivergence(
             sumKld += kl;
             sumKld2 += kl * kl;
             sumDp2 += dp * dp;
-            sumNllNllBase += r.lp[target]! * baseTarget[k]!;
+            nll.push(-r.lp[target]!);
             if (r.top === baseTop[k]) sameTop++;
             k++;
           }
@@ -143,17 +166,16 @@ export async function klDivergence(
     klds.sort((a, b) => a - b);
     const [logPpl, logPplU] = meanUnc(stats.nll, stats.nll2, n);
     const [logBase, logBaseU] = meanUnc(baseStats.nll, baseStats.nll2, n);
-    const cov = sumNllNllBase / n - logPpl * logBase; // nll = -log p, the sign cancels in the product
     const ppl = Math.exp(logPpl), pplBase = Math.exp(logBase);
     const pplU = ppl * logPplU, baseU = pplBase * logBaseU;
-    const pplCov = ppl * pplBase * (cov / (n - 1));
     const [meanKld, meanKldU] = meanUnc(sumKld, sumKld2, n);
     const st = sameTop / n;
     return {
       count: n,
       pplBase, pplBaseError: baseU, ppl, pplError: pplU,
       deltaPpl: ppl - pplBase,
-      deltaPplError: Math.sqrt(Math.max(0, pplU * pplU + baseU * baseU - 2 * pplCov)),
+      // both NLLs from the same log-softmax, so a model against itself gives d = 0 exactly
+      deltaPplError: deltaPplUncertainty(nll, baseTarget.map((lp) => -lp), ppl, pplBase),
       meanKld, meanKldError: meanKldU,
       maxKld: klds[n - 1]!, p99Kld: percentile(klds, 0.99), p999Kld: percentile(klds, 0.999),
       medianKld: n % 2 === 0 ? 0.5 * (klds[n / 2]! + klds[n / 2 - 1]!) : klds[Math.floor(n / 2)]!,

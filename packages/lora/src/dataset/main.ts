@@ -1,6 +1,6 @@
 // `qtk dataset build <repo>`: parse-free entry (the CLI parsed already), build, print the summary table.
 import { buildDataset, type BuildDatasetOptions, type DatasetManifest } from './build.js';
-import { formatSummary } from './summary.js';
+import { formatSummary, splitWarnings } from './summary.js';
 
 export interface DatasetBuildArgs extends BuildDatasetOptions {
   /** Print the manifest as JSON instead of the table. */
@@ -11,6 +11,8 @@ export async function datasetBuildMain(args: DatasetBuildArgs): Promise<DatasetM
   const { json, ...opts } = args;
   const { dir, manifest } = await buildDataset(opts);
   process.stdout.write((json ? JSON.stringify(manifest, null, 2) : formatSummary(manifest, dir)) + '\n');
+  // the table carries its warnings; with --json stdout is for the manifest only
+  if (json) for (const w of splitWarnings(manifest)) process.stderr.write(`${w}\n`);
   return manifest;
 }
 

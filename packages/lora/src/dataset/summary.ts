@@ -11,6 +11,22 @@ function table(rows: string[][]): string {
 
 const n = (x: number) => x.toLocaleString('en-US');
 
+/** Warnings for splits that got no files: `qtk eval` and `qtk lora train` refuse an empty split. */
+export function splitWarnings(m: DatasetManifest): string[] {
+  const kept = m.files.kept;
+  if (kept === 0) return ['warning: no files were kept, so both splits are empty. Check the skip reasons above, --include/--exclude and --max-file-size.'];
+  const out: string[] = [];
+  if (m.splits.eval.files === 0) {
+    out.push(`warning: the eval split is empty: none of the ${n(kept)} kept file(s) was held out at --eval-fraction ${m.evalFraction}. ` +
+      'Evaluate with --split train, or rebuild with a larger --eval-fraction (or another --seed) to hold out at least one file.');
+  }
+  if (m.splits.train.files === 0) {
+    out.push(`warning: the train split is empty: all ${n(kept)} kept file(s) went to eval at --eval-fraction ${m.evalFraction}. ` +
+      'Rebuild with a smaller --eval-fraction (or another --seed) before training on it.');
+  }
+  return out;
+}
+
 export function formatSummary(m: DatasetManifest, dir: string, topExtensions = 15): string {
   const out: string[] = [];
   out.push(`dataset ${m.name} → ${dir}`);
@@ -42,5 +58,7 @@ export function formatSummary(m: DatasetManifest, dir: string, topExtensions = 1
   }
   out.push(table(splitRows));
   out.push(`seq_len ${m.seqLen}, seed ${m.seed}, eval fraction ${m.evalFraction}, FIM rate ${m.fimRate} (${n(m.files.fim)} files)`);
+  const warnings = splitWarnings(m);
+  if (warnings.length > 0) out.push('', ...warnings);
   return out.join('\n');
 }
