@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // qtk quantize vs llama-quantize: MB/s (input bytes / wall time) for Q8_0, Q4_K_M and IQ4_XS on one
 // ≥ 1 GB f16 GGUF, same input, same thread count, run one after the other; plus a check that both wrote
-// the same tensor types and bytes. Needs `npm run build`. The anchor is the llama-quantize binary when one
+// the same tensor types and bytes. Needs `npm run build`. qtk runs as users run it: the `qtk quantize` CLI in a
+// child process (its UV_THREADPOOL_SIZE sizing and start-up included). The anchor is the llama-quantize binary when one
 // is built (LLAMA_QUANTIZE=path, default /work/ref/build/bin/llama-quantize); otherwise llama_model_quantize
 // — the function that binary wraps — from node-llama-cpp's prebuilt libllama (same llama.cpp source),
 // called in a child process through @qtk/quantize's koffi binding.
@@ -14,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GgufReader, GgufWriter } from '@qtk/core';
-import { PRESETS, quantizeGguf } from '@qtk/quantize';
+import { PRESETS } from '@qtk/quantize';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
 });
 const threads = Number(args.threads);
 const LLAMA_QUANTIZE = process.env.LLAMA_QUANTIZE ?? '/work/ref/build/bin/llama-quantize';
+const QTK_CLI = new URL('../packages/cli/dist/main.js', import.meta.url).pathname;
+if (!existsSync(QTK_CLI)) throw new Error(`${QTK_CLI} is missing: run npm run build first`);
 mkdirSync(args.dir, { recursive: true });
 const input = path.join(args.dir, 'bench-F16.gguf');
 
@@ -145,13 +148,20 @@ for (const preset of args.presets.split(',')) {
   const outQ = path.join(args.dir, `qtk-${preset}.gguf`), outL = path.join(args.dir, `llama-${preset}.gguf`);
   let qtkS = Infinity, llamaS = Infinity;
   const runQtk = async () => {
+    // qtk's writer fsyncs before its rename, so its time already covers getting the output to disk. Each side
+    // starts without the previous run's output: freeing that file's blocks is not quantizing (and cost
+    // either side 0.5–1 s of kernel time at random when left in place).
+    rmSync(outQ, { force: true });
+    spawnSync('sync');
     const t0 = performance.now();
-    await quantizeGguf({ input, output: outQ, preset, threads, force: true, log: () => {} });
+    const r = spawnSync(process.execPath, [QTK_CLI, 'quantize', input, outQ, '--type', preset, '--threads', String(threads), '--force'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`qtk quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
     qtkS = Math.min(qtkS, (performance.now() - t0) / 1000);
   };
   const runRef = () => {
     // qtk's writer fsyncs before its rename; llama.cpp only closes the stream. `sync` after llama.cpp puts
     // both outputs on disk, so both timings cover the same work.
+    rmSync(outL, { force: true });
     spawnSync('sync');
     const t0 = performance.now();
     const r = runLlama(preset, outL);

@@ -12,14 +12,13 @@ export interface RowQuantizer {
   readonly name: EngineName;
   /** nRows rows of nPerRow values from src into dst; imatrix: nPerRow weights shared by the rows. */
   quantize(type: GgmlTypeName, src: Float32Array, dst: Uint8Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Promise<void>;
-  /** n values of a stored F32/F16/BF16 tensor slab as f32 (F16/BF16 converted in parallel by ggml when loaded). */
-  toF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array, n: number): Promise<Float32Array>;
-  /** true when the stored values are all finite; undefined when this engine cannot tell (callers scan the f32 values). */
-  allFinite(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<boolean | undefined>;
+  /** n values of a stored F32/F16/BF16 tensor slab as f32 in `out`, and whether they are all finite (undefined when
+   *  this engine cannot tell: callers scan the f32 values). ggml checks and converts in parallel when loaded. */
+  toF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array, n: number, out: Float32Array): Promise<{ values: Float32Array; finite: boolean | undefined }>;
 }
 
-async function tsToF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array): Promise<Float32Array> {
-  return decodeToF32(type, bytes);
+async function tsToF32(type: 'F32' | 'F16' | 'BF16', bytes: Uint8Array, n: number, out: Float32Array) {
+  return { values: decodeToF32(type, bytes, out.subarray(0, n)), finite: undefined };
 }
 
 /** Rows per chunk: llama-quantize hands out chunks of at least 32·512 values; so do we. */
@@ -29,43 +28,55 @@ const MIN_CHUNK_VALUES = 32 * 512;
 const NATIVE_TYPES = new Set<GgmlTypeName>(['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS']);
 
 function nativeQuantizer(g: GgmlQuantizer, threads: number): RowQuantizer {
+  // One queue of row chunks for all quantize() calls, served by `threads` lanes: a caller may queue slab
+  // k+1 before slab k is done, so no lane waits at a slab boundary.
+  const queue: (() => Promise<unknown>)[] = [];
+  let busy = 0;
+  const pump = (): void => {
+    while (busy < threads && queue.length > 0) {
+      const job = queue.shift()!;
+      busy++;
+      void job().finally(() => { busy--; pump(); });
+    }
+  };
   return {
     name: 'ggml',
     async quantize(type, src, dst, nRows, nPerRow, imatrix) {
       if (!NATIVE_TYPES.has(type)) return tsQuantizer().quantize(type, src, dst, nRows, nPerRow, imatrix);
       const rowBytes = (nPerRow / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize;
-      // Small chunks handed out as lanes free up (as llama.cpp's workers take them): no lane idles at a slab's tail.
-      const rowsPerChunk = Math.max(1, 4 * Math.ceil(MIN_CHUNK_VALUES / nPerRow));
-      const chunks: [number, number][] = [];
-      for (let r = 0; r < nRows; r += rowsPerChunk) chunks.push([r, Math.min(rowsPerChunk, nRows - r)]);
-      // At most `threads` calls in flight; each takes the next chunk when it finishes.
-      let next = 0;
-      const lane = async (): Promise<void> => {
-        while (next < chunks.length) {
-          const [r0, n] = chunks[next++]!;
-          await g.quantizeChunkAsync(type, src.subarray(r0 * nPerRow, (r0 + n) * nPerRow), dst.subarray(r0 * rowBytes, (r0 + n) * rowBytes), n, nPerRow, imatrix);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(threads, chunks.length) }, lane));
-    },
-    async allFinite(type, bytes) {
-      const esize = type === 'F32' ? 4 : 2;
-      const per = Math.ceil(bytes.length / esize / threads / 4096) * 4096 * esize;
-      const parts: Promise<boolean>[] = [];
-      for (let i = 0; i < bytes.length; i += per) parts.push(g.validateAsync(type, bytes.subarray(i, Math.min(bytes.length, i + per))));
-      return (await Promise.all(parts)).every(Boolean);
-    },
-    async toF32(type, bytes, n) {
-      if (type === 'F32') return tsToF32(type, bytes);
-      const out = new Float32Array(n);
-      const per = Math.ceil(n / threads / 4096) * 4096;
-      const parts: Promise<void>[] = [];
-      for (let i = 0; i < n; i += per) {
-        const k = Math.min(per, n - i);
-        parts.push(g.toF32Async(type, bytes.subarray(2 * i, 2 * (i + k)), out.subarray(i, i + k), k));
+      // One chunk per lane: slabs follow each other in the queue, so lanes need no small chunks to stay
+      // busy, and each koffi async round trip idles a core (~0.1–0.5 ms). Measured: 2 chunks per slab on 2
+      // lanes 14.4 s for Q4_K_M, guided chunks (~12 per slab) 15.2 s, 1 chunk 16.4 s.
+      const minRows = Math.max(1, Math.ceil(MIN_CHUNK_VALUES / nPerRow));
+      const done: Promise<number>[] = [];
+      for (let r0 = 0; r0 < nRows; ) {
+        const n = Math.min(nRows - r0, Math.max(minRows, Math.ceil(nRows / threads)));
+        const at = r0;
+        done.push(new Promise<number>((resolve, reject) => {
+          queue.push(() => Promise.resolve()
+            .then(() => g.quantizeChunkAsync(type, src.subarray(at * nPerRow, (at + n) * nPerRow), dst.subarray(at * rowBytes, (at + n) * rowBytes), n, nPerRow, imatrix))
+            .then(resolve, reject));
+        }));
+        r0 += n;
       }
-      await Promise.all(parts);
-      return out;
+      pump();
+      await Promise.all(done);
+    },
+    async toF32(type, bytes, n, into) {
+      const out = into.subarray(0, n);
+      const esize = type === 'F32' ? 4 : 2;
+      if (type === 'F32') await tsToF32(type, bytes, n, out);
+      // One conversion and one check per lane, all at once (fewer, larger calls measured faster than
+      // checking and converting cache-sized parts in turn: each koffi async call costs tens of µs).
+      const per = Math.ceil(n / threads / 4096) * 4096;
+      const converted: Promise<void>[] = [], checked: Promise<boolean>[] = [];
+      for (let i = 0; i < n; i += per) {
+        const k = Math.min(per, n - i), part = bytes.subarray(esize * i, esize * (i + k));
+        if (type !== 'F32') converted.push(g.toF32Async(type, part, out.subarray(i, i + k), k));
+        checked.push(g.validateAsync(type, part));
+      }
+      await Promise.all(converted);
+      return { values: out, finite: (await Promise.all(checked)).every(Boolean) };
     },
   };
 }
@@ -78,8 +89,7 @@ function tsQuantizer(): RowQuantizer {
       if (!codec) throw new Error(`no codec for ${type}`);
       codec.quantizeBlocks(src, dst, nRows, nPerRow, imatrix);
     },
-    toF32: (type, bytes) => tsToF32(type, bytes),
-    allFinite: async () => undefined,
+    toF32: (type, bytes, n, out) => tsToF32(type, bytes, n, out),
   };
 }
 

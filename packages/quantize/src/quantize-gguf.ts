@@ -2,6 +2,7 @@
 // copied (general.file_type and general.quantization_version rewritten), tensors are written in
 // llama-quantize's order, rows are converted in slabs so memory stays bounded, and the output file
 // appears only when complete (GgufWriter writes a temp file, then renames).
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -61,8 +62,8 @@ export interface QuantizeResult {
   seconds: number;
 }
 
-/** Bytes of f32 rows converted at a time. */
-const SLAB_BYTES = 64 << 20;
+/** Bytes of f32 rows converted at a time: 16 MB measured faster than 4, 8, 32 and 64 MB (Q8_0, 2 cores). */
+const SLAB_BYTES = 16 << 20;
 /** Bytes copied at a time for tensors that keep their type. */
 const COPY_BYTES = 64 << 20;
 const DROPPED_KEYS = new Set(['general.file_type', 'general.quantization_version', 'general.alignment', 'split.no', 'split.count', 'split.tensors.count']);
@@ -114,14 +115,38 @@ function firstNumber(v: unknown): number | undefined {
   return v === undefined ? undefined : Number(v);
 }
 
-/** f32 rows of a tensor slab, whatever the stored type. */
-function toF32(type: GgmlTypeName, bytes: Uint8Array, n: number): Float32Array {
-  if (type === 'F32' || type === 'F16' || type === 'BF16') return decodeToF32(type, bytes);
+/** f32 rows of a tensor slab, whatever the stored type, into `out` (its length is the value count). */
+function toF32(type: GgmlTypeName, bytes: Uint8Array, out: Float32Array): Float32Array {
+  if (type === 'F32' || type === 'F16' || type === 'BF16') return decodeToF32(type, bytes, out);
   const codec = getCodec(type);
   if (!codec) throw new QtkError(`tensor type ${type} cannot be read back to f32 by qtk. Quantize from an F16/BF16/F32 GGUF`);
-  const out = new Float32Array(n);
-  codec.dequantizeBlocks(bytes, out, n);
+  codec.dequantizeBlocks(bytes, out, out.length);
   return out;
+}
+
+/** Three of each slab buffer, reused for the whole file: slab k is read and converted while slab k−1 is
+ *  quantized and slab k−2 written. Fresh 64 MB arrays per slab cost more in page faults than the conversion. */
+class SlabBuffers {
+  private readonly bytes: Uint8Array[];
+  private readonly f32: Float32Array[];
+  private readonly out: Uint8Array[];
+  constructor(maxIn: number, maxValues: number, maxOut: number) {
+    this.bytes = [0, 1, 2].map(() => new Uint8Array(maxIn));
+    this.f32 = [0, 1, 2].map(() => new Float32Array(maxValues));
+    this.out = [0, 1, 2].map(() => new Uint8Array(maxOut));
+  }
+  input(k: number, n: number): Uint8Array { return this.bytes[k % 3]!.subarray(0, n); }
+  values(k: number, n: number): Float32Array { return this.f32[k % 3]!.subarray(0, n); }
+  output(k: number, n: number): Uint8Array { return this.out[k % 3]!.subarray(0, n); }
+}
+
+/** Reads `dst.length` bytes at `position` of the input into `dst`. */
+async function readInto(file: string, handle: fs.FileHandle, dst: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < dst.length; ) {
+    const { bytesRead } = await handle.read(dst, done, dst.length - done, position + done);
+    if (bytesRead === 0) throw new QtkError(`${file}: truncated at byte ${position + done}. Re-create or re-download the GGUF`, { file });
+    done += bytesRead;
+  }
 }
 
 function checkFinite(file: string, tensor: string, rows: Float32Array, nPerRow: number, firstRow: number): void {
@@ -203,68 +228,108 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     const progress = createProgress({ title: `quantize ${preset}`, total: totalIn, kind: 'bytes' });
     const tensors: QuantizedTensor[] = [];
     let nElements = 0;
-    // The last write in flight: the next tensor's first slab is read and quantized while it completes.
-    let writing: Promise<void> = Promise.resolve();
+    // Slab rows per quantized tensor; slabs never cross an expert boundary (each expert has its own row of weights).
+    const slabRowsOf = (c: (typeof choices)[number]): number => {
+      const info = reader.tensor(c.name);
+      const rows = Math.max(1, Math.floor(SLAB_BYTES / (info.ne[0]! * 4)));
+      const weights = imatrix ? imatrixFor(imatrix, opts.input, c.name, info.ne) : undefined;
+      return weights && weights.length > info.ne[0]! ? Math.min(rows, info.ne[1] ?? 1) : rows;
+    };
+    let maxIn = 0, maxValues = 0, maxOut = 0;
     for (const c of choices) {
       const info = reader.tensor(c.name);
+      if (c.type === info.type || info.byteLength === 0) continue;
       const ne0 = info.ne[0]!;
-      const nRows = info.byteLength === 0 ? 0 : info.ne.slice(1).reduce((a, b) => a * b, 1);
-      nElements += ne0 * nRows;
-      let usedImatrix = false;
-      if (c.type === info.type) {
-        await writing;
-        for (let off = 0; off < info.byteLength; off += COPY_BYTES) {
-          const n = Math.min(COPY_BYTES, info.byteLength - off);
-          await writer.writeTensorData(c.name, await reader.readTensorRange(info, off, n));
-          progress.tick(n, c.name);
-        }
-      } else {
-        const weights = imatrix ? imatrixFor(imatrix, opts.input, c.name, info.ne) : undefined;
-        if (imatrix && !weights) log(`notice: no importance weights for ${c.name}`);
-        usedImatrix = weights !== undefined;
-        const inRow = ggmlRowBytes(info.type, ne0);
-        const outRow = ggmlRowBytes(c.type, ne0);
-        const rowsPerExpert = info.ne[1] ?? 1;
-        let slabRows = Math.max(1, Math.floor(SLAB_BYTES / (ne0 * 4)));
-        if (weights && weights.length > ne0) slabRows = Math.min(slabRows, rowsPerExpert); // one expert's weights per slab
-        // Slabs never cross an expert boundary (each expert has its own row of weights). Reading and
-        // converting slab k+1 overlaps quantizing slab k; writing overlaps the next slab's work.
-        const slabs: [number, number][] = [];
-        for (let r = 0; r < nRows; ) {
-          const n = Math.min(slabRows, nRows - r, rowsPerExpert - (r % rowsPerExpert));
-          slabs.push([r, n]);
-          r += n;
-        }
-        const load = async ([r, n]: [number, number]): Promise<Float32Array> => {
-          const bytes = await reader.readTensorRange(info, r * inRow, n * inRow);
-          if (info.type === 'F32' || info.type === 'F16' || info.type === 'BF16') {
-            // ggml checks the stored values in C; only when it finds NaN/Inf do we scan to name the row.
-            const [src, finite] = await Promise.all([engine.toF32(info.type, bytes, n * ne0), engine.allFinite(info.type, bytes)]);
-            if (finite !== true) checkFinite(opts.input, c.name, src, ne0, r);
-            return src;
-          }
-          const src = toF32(info.type, bytes, n * ne0);
-          checkFinite(opts.input, c.name, src, ne0, r);
-          return src;
-        };
-        let next = slabs.length ? load(slabs[0]!) : undefined;
-        for (let k = 0; k < slabs.length; k++) {
-          const [r, n] = slabs[k]!;
-          const src = await next!;
-          next = k + 1 < slabs.length ? load(slabs[k + 1]!) : undefined;
-          next?.catch(() => {}); // surfaced when awaited
-          const dst = new Uint8Array(n * outRow);
-          const e = Math.floor(r / rowsPerExpert) * ne0;
-          await engine.quantize(c.type, src, dst, n, ne0, weights?.subarray(e, e + ne0));
-          await writing;
-          writing = writer.writeTensorData(c.name, dst);
-          writing.catch(() => {}); // surfaced by the next await
-          progress.tick(n * inRow, c.name);
-        }
-      }
-      tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
+      const rows = Math.min(slabRowsOf(c), info.ne.slice(1).reduce((a, b) => a * b, 1));
+      maxIn = Math.max(maxIn, rows * ggmlRowBytes(info.type, ne0));
+      maxValues = Math.max(maxValues, rows * ne0);
+      maxOut = Math.max(maxOut, rows * ggmlRowBytes(c.type, ne0));
     }
-    await writing;
+    const buffers = new SlabBuffers(maxIn, maxValues, maxOut);
+    const input = await fs.open(opts.input, 'r');
+    // Slabs are numbered across the whole file, so that set k % 3 is never one still quantized or written.
+    let slabNo = 0;
+    // The last write in flight, and the slab being quantized that follows it: slab k is queued for the
+    // quantizer's lanes before slab k−1 is done, so the lanes never wait at a slab boundary.
+    let writing: Promise<void> = Promise.resolve();
+    let quantizing: { name: string; done: Promise<void>; dst: Uint8Array; inBytes: number } | undefined;
+    const retire = async (): Promise<void> => {
+      if (!quantizing) return;
+      const q = quantizing;
+      quantizing = undefined;
+      await q.done;
+      await writing;
+      writing = writer!.writeTensorData(q.name, q.dst);
+      writing.catch(() => {}); // surfaced by the next await
+      progress.tick(q.inBytes, q.name);
+    };
+    try {
+      for (const c of choices) {
+        const info = reader.tensor(c.name);
+        const ne0 = info.ne[0]!;
+        const nRows = info.byteLength === 0 ? 0 : info.ne.slice(1).reduce((a, b) => a * b, 1);
+        nElements += ne0 * nRows;
+        let usedImatrix = false;
+        if (c.type === info.type) {
+          await retire();
+          await writing;
+          for (let off = 0; off < info.byteLength; off += COPY_BYTES) {
+            const n = Math.min(COPY_BYTES, info.byteLength - off);
+            await writer.writeTensorData(c.name, await reader.readTensorRange(info, off, n));
+            progress.tick(n, c.name);
+          }
+        } else {
+          const weights = imatrix ? imatrixFor(imatrix, opts.input, c.name, info.ne) : undefined;
+          if (imatrix && !weights) log(`notice: no importance weights for ${c.name}`);
+          usedImatrix = weights !== undefined;
+          const inRow = ggmlRowBytes(info.type, ne0);
+          const outRow = ggmlRowBytes(c.type, ne0);
+          const rowsPerExpert = info.ne[1] ?? 1;
+          const slabRows = slabRowsOf(c);
+          // Reading and converting slab k+1 overlaps quantizing slab k; writing overlaps the next slabs' work.
+          const slabs: [number, number, number][] = [];
+          for (let r = 0; r < nRows; ) {
+            const n = Math.min(slabRows, nRows - r, rowsPerExpert - (r % rowsPerExpert));
+            slabs.push([r, n, slabNo++]);
+            r += n;
+          }
+          const load = async ([r, n, k]: [number, number, number]): Promise<Float32Array> => {
+            const bytes = buffers.input(k, n * inRow);
+            await readInto(opts.input, input, bytes, info.absoluteOffset + r * inRow);
+            const out = buffers.values(k, n * ne0);
+            if (info.type === 'F32' || info.type === 'F16' || info.type === 'BF16') {
+              // ggml checks the stored values in C; only when it finds NaN/Inf do we scan to name the row.
+              const { values, finite } = await engine.toF32(info.type, bytes, n * ne0, out);
+              if (finite !== true) checkFinite(opts.input, c.name, values, ne0, r);
+              return values;
+            }
+            const src = toF32(info.type, bytes, out);
+            checkFinite(opts.input, c.name, src, ne0, r);
+            return src;
+          };
+          let next = slabs.length ? load(slabs[0]!) : undefined;
+          for (let k = 0; k < slabs.length; k++) {
+            const [r, n, no] = slabs[k]!;
+            const src = await next!;
+            next = k + 1 < slabs.length ? load(slabs[k + 1]!) : undefined;
+            next?.catch(() => {}); // surfaced when awaited
+            const dst = buffers.output(no, n * outRow);
+            const e = Math.floor(r / rowsPerExpert) * ne0;
+            const done = engine.quantize(c.type, src, dst, n, ne0, weights?.subarray(e, e + ne0));
+            done.catch(() => {}); // surfaced by retire()
+            await retire();
+            quantizing = { name: c.name, done, dst, inBytes: n * inRow };
+          }
+        }
+        tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
+      }
+      await retire();
+      await writing;
+    } finally {
+      await quantizing?.done.catch(() => {});
+      await writing.catch(() => {});
+      await input.close();
+    }
     progress.done();
     await writer.finish();
     writer = undefined;
