@@ -3,7 +3,7 @@
 // ggml_quantize_chunk always uses (weights x² without an imatrix, qw·sqrt(sigma² + x²) with one).
 import type { Codec } from './types.js';
 import { bestIndexInt8, f, fp32ToFp16, nearestInt, readF16, writeF16 } from './numeric.js';
-import { GROUP_MAX_EPS } from './scale-search.js';
+import { GROUP_MAX_EPS, signedAbsMax } from './scale-search.js';
 
 export const KVALUES_IQ4NL = Int8Array.from([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
 const NTRY = 7;
@@ -35,12 +35,8 @@ function iq4Block(
     const xb = xo + ib * 32;
     if (qw) for (let j = 0; j < 32; j++) weight[j] = f(qw[qo + ib * 32 + j]! * f(Math.sqrt(f(sigma2 + f(x[xb + j]! * x[xb + j]!)))));
     else for (let j = 0; j < 32; j++) weight[j] = f(x[xb + j]! * x[xb + j]!);
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const ax = Math.abs(x[xb + j]!);
-      if (ax > amax) { amax = ax; max = x[xb + j]!; }
-    }
+    const max = signedAbsMax(x, xb, 32);
+    const amax = Math.abs(max);
     if (amax < GROUP_MAX_EPS) {
       scales[ib] = 0;
       continue;

@@ -5,6 +5,17 @@ import { f, nearestInt } from './numeric.js';
 
 export const GROUP_MAX_EPS = f(1e-15);
 
+/** The value of largest magnitude in x[xo..xo+n), with its sign (the first one on ties, as ggml); 0 for none. */
+export function signedAbsMax(x: Float32Array, xo: number, n: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]!);
+    if (ax > amax) { amax = ax; max = x[xo + i]!; }
+  }
+  return max;
+}
+
 /**
  * Symmetric scale for n values into L[lo+i] ∈ [0, 2·nmax) (stored as l + nmax). rmseType 0: plain
  * rounding; 1: weights qw or x² then a ±0.9 scale sweep; negative: one refinement and an early return.
@@ -13,12 +24,8 @@ export function makeQxQuants(
   n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, rmseType: number,
   qw: Float32Array | null, qo: number,
 ): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) { amax = ax; max = x[xo + i]!; }
-  }
+  const max = signedAbsMax(x, xo, n);
+  const amax = Math.abs(max);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
@@ -77,12 +84,8 @@ export function makeQxQuants(
 
 /** Q3_K's symmetric search (no weights): x²-weighted coordinate descent on each L, 5 passes at most. */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, doRmse: boolean): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) { amax = ax; max = x[xo + i]!; }
-  }
+  const max = signedAbsMax(x, xo, n);
+  const amax = Math.abs(max);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
