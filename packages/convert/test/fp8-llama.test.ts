@@ -10,7 +10,7 @@ import { SafetensorsCheckpoint } from '@qtk/core';
 import { referenceForward } from '@qtk/engine';
 import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '../src/index.js';
-import { compareWithReference, runGguf } from './llama-helpers.js';
+import { expectAgreement, runGguf } from './llama-helpers.js';
 import { F32_TOLERANCE, PROMPT } from './tolerances.js';
 
 let root: string;
@@ -40,9 +40,6 @@ describe('FP8 qwen3_5 fixture → GGUF → llama.cpp', () => {
     const ref = await referenceForward(dir, tokens);
     const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'Hello' });
     expect(run.generated.length).toBeGreaterThan(0);
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);
-    console.log(`fp8 → f32: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)}; near-ties ${a.nearTies.length}`);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F32_TOLERANCE);
+    expectAgreement('fp8 → f32', run.logProbs, ref, F32_TOLERANCE);
   });
 });

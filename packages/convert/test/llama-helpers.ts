@@ -1,5 +1,6 @@
 // Shared by the llama.cpp oracle tests: load a GGUF in node-llama-cpp, read its next-token distribution
 // at every position, and compare it with the plain-TS reference forward on the HF files.
+import { expect } from 'vitest';
 import { getLlama, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
 
 let llamaPromise: Promise<Llama> | undefined;
@@ -95,4 +96,13 @@ export function compareWithReference(llamaLogProbs: Float64Array[], refLogits: F
     if (l1 !== r1) (ref[r1]! - ref[r2]! <= tieMargin ? nearTies : top1Mismatches).push(t);
   });
   return { maxAbsDiff, top1Mismatches, nearTies };
+}
+
+/** The oracle assertion every conversion test makes: same top-1 outside near-ties, |Δ log p| under `tolerance`. */
+export function expectAgreement(label: string, llamaLogProbs: Float64Array[], ref: { logits: Float32Array; vocab: number }, tolerance: number): Agreement {
+  const a = compareWithReference(llamaLogProbs, ref.logits, ref.vocab, tolerance);
+  console.log(`${label}: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)} over ${llamaLogProbs.length} positions × ${ref.vocab}; near-ties ${a.nearTies.length}`);
+  expect(a.top1Mismatches).toEqual([]);
+  expect(a.maxAbsDiff).toBeLessThan(tolerance);
+  return a;
 }

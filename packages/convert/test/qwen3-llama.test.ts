@@ -8,7 +8,7 @@ import { TokenizerLoader } from '@lenml/tokenizers';
 import { referenceForward } from '@qtk/engine';
 import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '../src/index.js';
-import { compareWithReference, runGguf } from './llama-helpers.js';
+import { expectAgreement, runGguf } from './llama-helpers.js';
 import { F16_TOLERANCE, F32_TOLERANCE, MIXED_TEXT, PROMPT } from './tolerances.js';
 
 let root: string;
@@ -37,19 +37,13 @@ describe('qwen3 fixture → GGUF → llama.cpp', () => {
     expect(run.generated.length).toBeGreaterThan(0);
     expect(run.tokenized[0]).toEqual(hf.encode(MIXED_TEXT));
 
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);
-    console.log(`qwen3 f32: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)} over ${tokens.length} positions × ${ref.vocab}; near-ties ${a.nearTies.length}`);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F32_TOLERANCE);
+    expectAgreement('qwen3 f32', run.logProbs, ref, F32_TOLERANCE);
   });
 
   it('f16: matches the reference run with f16-rounded matmul inputs, as llama.cpp computes', async () => {
     const { output } = await convertCheckpoint({ input: dir, output: path.join(root, 'q3-f16.gguf'), outtype: 'f16', log: () => {} });
     const ref = await referenceForward(dir, tokens, { roundMatmulInputs: 'f16' });
     const run = await runGguf(output, tokens, ref.vocab);
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F16_TOLERANCE);
-    console.log(`qwen3 f16: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)}; near-ties ${a.nearTies.length}`);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F16_TOLERANCE);
+    expectAgreement('qwen3 f16', run.logProbs, ref, F16_TOLERANCE);
   });
 });

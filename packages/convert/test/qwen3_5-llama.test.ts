@@ -10,7 +10,7 @@ import { GgufReader } from '@qtk/core';
 import { referenceForward } from '@qtk/engine';
 import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '../src/index.js';
-import { compareWithReference, runGguf } from './llama-helpers.js';
+import { expectAgreement, runGguf } from './llama-helpers.js';
 import { F16_TOLERANCE, F32_TOLERANCE, MIXED_TEXT, PROMPT } from './tolerances.js';
 
 let root: string;
@@ -50,20 +50,14 @@ describe('qwen3_5 fixture → GGUF → llama.cpp', () => {
     const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'The capital of France is', tokenizeTexts: [MIXED_TEXT] });
     expect(run.generated.length).toBeGreaterThan(0);
     expect(run.tokenized[0]).toEqual(hf.encode(MIXED_TEXT));
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);
-    console.log(`qwen3_5 f32: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)} over ${tokens.length} positions × ${ref.vocab}; near-ties ${a.nearTies.length}`);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F32_TOLERANCE);
+    expectAgreement('qwen3_5 f32', run.logProbs, ref, F32_TOLERANCE);
   });
 
   it('f16 with MTP: matches the reference run with f16-rounded matmul inputs', async () => {
     const { output } = await convertCheckpoint({ input: dir, output: path.join(root, 'q35-f16.gguf'), outtype: 'f16', log: () => {} });
     const ref = await referenceForward(dir, tokens, { roundMatmulInputs: 'f16' });
     const run = await runGguf(output, tokens, ref.vocab);
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F16_TOLERANCE);
-    console.log(`qwen3_5 f16: max |Δ log p| = ${a.maxAbsDiff.toFixed(4)}; near-ties ${a.nearTies.length}`);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F16_TOLERANCE);
+    expectAgreement('qwen3_5 f16', run.logProbs, ref, F16_TOLERANCE);
   });
 
   it('--no-mtp: 8 blocks, no nextn tensors, same distribution', async () => {
@@ -79,8 +73,6 @@ describe('qwen3_5 fixture → GGUF → llama.cpp', () => {
     const ref = await exact();
     const run = await runGguf(output, tokens, ref.vocab, { generateFrom: 'Once upon a time' });
     expect(run.generated.length).toBeGreaterThan(0);
-    const a = compareWithReference(run.logProbs, ref.logits, ref.vocab, F32_TOLERANCE);
-    expect(a.top1Mismatches).toEqual([]);
-    expect(a.maxAbsDiff).toBeLessThan(F32_TOLERANCE);
+    expectAgreement('qwen3_5 --no-mtp f32', run.logProbs, ref, F32_TOLERANCE);
   });
 });
