@@ -15,3 +15,7 @@ export {
   quantizeGguf, quantizeMain, formatQuantizeReport, defaultOutputPath, parseTensorTypes, resolvePreset,
   type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs,
 } from './quantize-gguf.js';
+export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
+export { loadModelDescription } from './plan/source.js';
+export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
+export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
