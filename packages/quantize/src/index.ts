@@ -19,3 +19,5 @@ export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/s
 export { loadModelDescription } from './plan/source.js';
 export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
 export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
+export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
+export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';
