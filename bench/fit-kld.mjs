@@ -3,7 +3,7 @@
 // text (`qtk eval kld`), on the tiny qwen3_5 fixture (hidden 256, 8 layers, 6 Gated DeltaNet + 2 attention,
 // MTP block). For each of Q3_K_M, Q4_K_M and IQ4_XS: quantize, then --fit at that file's exact byte size,
 // without and with an importance matrix (collected by `qtk imatrix` on other text). Needs `npm run build`.
-// Usage: node bench/fit-kld.mjs [--dir /tmp/qtk-bench-fit] [--threads 2] [--presets Q3_K_M,Q4_K_M,IQ4_XS]
+// Usage: node bench/fit-kld.mjs [--dir /tmp/qtk-bench-fit] [--threads 2] [--presets Q3_K_M,Q4_K_M,IQ4_XS] [--imatrix off,on]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string', default: '/tmp/qtk-bench-fit' },
     threads: { type: 'string', default: '2' },
     presets: { type: 'string', default: 'Q3_K_M,Q4_K_M,IQ4_XS' },
+    imatrix: { type: 'string', default: 'off,on' },
   },
 });
 const root = new URL('..', import.meta.url).pathname;
@@ -31,8 +32,9 @@ const t = ['--threads', args.threads];
 // Held-out text for KLD: this repository's README; calibration text for the imatrix: the package READMEs.
 const evalText = path.join(d, 'eval.txt');
 const calibText = path.join(d, 'calib.txt');
-writeFileSync(evalText, readFileSync(path.join(root, 'README.md'), 'utf8'));
-writeFileSync(calibText, ['core', 'quantize', 'engine', 'convert', 'serve'].map((p) => {
+// Written once per --dir, so runs resumed in the same folder score the same text.
+if (!existsSync(evalText)) writeFileSync(evalText, readFileSync(path.join(root, 'README.md'), 'utf8'));
+if (!existsSync(calibText)) writeFileSync(calibText, ['core', 'quantize', 'engine', 'convert', 'serve'].map((p) => {
   const f = path.join(root, 'packages', p, 'README.md');
   return existsSync(f) ? readFileSync(f, 'utf8') : '';
 }).join('\n'));
@@ -48,7 +50,7 @@ const kld = (m) => JSON.parse(run(QTK, ['eval', 'kld', f16, m, '--data', evalTex
 
 const rows = [];
 for (const preset of args.presets.split(',')) {
-  for (const withImatrix of [false, true]) {
+  for (const withImatrix of args.imatrix.split(',').map((m) => m === 'on')) {
     const im = withImatrix ? ['--imatrix', imatrix] : [];
     const tag = withImatrix ? '-imat' : '';
     const uniform = path.join(d, `model-${preset}${tag}.gguf`);
