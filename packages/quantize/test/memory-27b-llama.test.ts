@@ -9,7 +9,7 @@ import path from 'node:path';
 import { GgufReader, describeConfig, resolveArchitecture, servingMemory, type GgufKV, type ModelDescription } from '@qtk/core';
 import { QWEN3_6_27B_CONFIG, generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '@qtk/convert';
-import { GgufInsights, getLlama, readGgufFileInfo } from 'node-llama-cpp';
+import { GgmlType, GgufInsights, getLlama, readGgufFileInfo } from 'node-llama-cpp';
 import { presetSize } from '../src/plan/sizes.js';
 import { writeSparseGguf } from './sparse-gguf.js';
 
@@ -59,6 +59,12 @@ describe('Qwen3.6-27B context memory vs llama.cpp (CPU, Q4_K_M header, sparse fi
   it.each([[4096, 1], [32768, 1], [32768, 2]])('context %i × %i sequence(s): KV + state + logits + compute within 10 percent', async (ctx, seq) => {
     const got = await insights.estimateContextResourceRequirementsV2({ contextSize: ctx, sequences: seq, modelGpuLayers: 0 });
     const est = servingMemory(model.shape, 0, { ctx, parallel: seq, kvType: 'f16' });
+    expect(Math.abs(est.total / got.cpuRam - 1)).toBeLessThan(0.1);
+  }, 120_000);
+
+  it.each([['q8_0', GgmlType.Q8_0], ['q4_0', GgmlType.Q4_0]] as const)('context 32768 with a %s KV cache: within 10 percent', async (kvType, ggml) => {
+    const got = await insights.estimateContextResourceRequirementsV2({ contextSize: 32768, sequences: 1, modelGpuLayers: 0, kvCacheKeyType: ggml, kvCacheValueType: ggml });
+    const est = servingMemory(model.shape, 0, { ctx: 32768, parallel: 1, kvType });
     expect(Math.abs(est.total / got.cpuRam - 1)).toBeLessThan(0.1);
   }, 120_000);
 });
