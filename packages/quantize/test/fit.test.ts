@@ -68,6 +68,11 @@ describe('--fit refuses what cannot be done', () => {
     expect((err as Error).message).toMatch(/below the smallest this model can be: [\d.]+ GiB \(\d+ bytes\).*Pass --fit [\d.]+GiB or more/);
   });
 
+  it('with --ctx, a budget the context memory alone fills: says the minimum including it', async () => {
+    const err = await fitGguf({ input: model, output: path.join(dir, 'tiny.gguf'), budget: q4Size, ctx: 1 << 20, threads: 1, log: quiet }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/of context memory at --ctx 1048576.*or a smaller --ctx/);
+  });
+
   it('a GGUF without the architecture\'s keys: names the missing key', async () => {
     const bare = path.join(dir, 'bare.gguf');
     await writeModel(bare, 'qwen35', { block_count: 5 }, layout);
