@@ -101,3 +101,9 @@ describe('allocate', () => {
     expect(allocate(items, budget).error).toBeLessThan(uniform);
   });
 });
+
+describe('--fit and its output', () => {
+  it('refuses to write over its input before measuring anything', async () => {
+    await expect(fitGguf({ input: model, output: model, budget: q4Size, force: true, threads: 1, log: quiet })).rejects.toThrow(/input/);
+  });
+});

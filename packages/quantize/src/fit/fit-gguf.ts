@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GgufReader, QtkError, createProgress, describeGguf, servingMemory, type GgmlTypeName } from '@qtk/core';
+import { GgufReader, QtkError, assertOutputNotInput, createProgress, describeGguf, servingMemory, type GgmlTypeName } from '@qtk/core';
 import { createRowQuantizer, type EngineName } from '../engine.js';
 import { imatrixFor, readImatrix } from '../imatrix.js';
 import { PLAN_PRESETS, presetSize } from '../plan/sizes.js';
@@ -61,6 +61,12 @@ export function defaultFitOutput(input: string, budget: number): string {
 
 export async function fitGguf(opts: FitOptions): Promise<FitResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  // Refuse a bad output before the measuring pass, not after it.
+  const output = opts.output ?? defaultFitOutput(opts.input, opts.budget);
+  await assertOutputNotInput(output, [opts.input, opts.imatrix]);
+  if (!opts.force && (await fs.stat(output).catch(() => undefined))) {
+    throw new QtkError(`${output}: already exists. Pass --force to replace it, or choose another output name`, { file: output });
+  }
   const imatrix = opts.imatrix ? await readImatrix(opts.imatrix) : undefined;
   const reader = await GgufReader.open(opts.input);
   let tensors: FitTensor[], errors: number[][], contextBytes = 0, headerBytes: number, preset: PresetName;
@@ -105,7 +111,6 @@ export async function fitGguf(opts: FitOptions): Promise<FitResult> {
   });
   const overrides = choices.filter((c, i) => tensors[i]!.candidates.length > 1)
     .map((c) => `^${c.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$=${c.type}`);
-  const output = opts.output ?? defaultFitOutput(opts.input, opts.budget);
   const quantize = await quantizeGguf({
     input: opts.input, output, preset, imatrix: opts.imatrix, tensorTypes: overrides, threads: opts.threads, force: opts.force, engine: opts.engine, log,
     metadata: (w) => {
