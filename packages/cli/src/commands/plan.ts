@@ -1,3 +1,4 @@
+import { KV_TYPES, enumArg, intArg, sizeArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 export const planCommand: QtkCommand = {
@@ -13,16 +14,16 @@ export const planCommand: QtkCommand = {
       .option('headroom', { type: 'string', default: '1GiB', describe: 'GPU memory kept free (driver, CUDA context)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the plan as JSON' }),
   run: async (args) => {
-    const { enumArg, intArg, sizeArg, KV_TYPES } = await import('@qtk/core');
-    const { planMain } = await import('@qtk/quantize');
-    await planMain({
+    const opts = {
       input: String(args.model),
-      vram: sizeArg('--vram', args.vram)!,
-      ctx: intArg('--ctx', args.ctx, { min: 1, max: 16_777_216 })!,
-      parallel: intArg('--parallel', args.parallel, { min: 1, max: 1024 })!,
-      kvType: enumArg('--kv-type', args['kv-type'], KV_TYPES)!,
-      headroom: sizeArg('--headroom', args.headroom, { min: 0 })!,
+      vram: sizeArg('vram', args.vram)!,
+      ctx: intArg('ctx', args.ctx, { min: 1, max: 16_777_216 })!,
+      parallel: intArg('parallel', args.parallel, { min: 1, max: 1024 })!,
+      kvType: enumArg('kv-type', args['kv-type'], KV_TYPES)!,
+      headroom: sizeArg('headroom', args.headroom, { min: 0 })!,
       json: Boolean(args.json),
-    });
+    };
+    const { planMain } = await import('@qtk/quantize');
+    await planMain(opts);
   },
 };

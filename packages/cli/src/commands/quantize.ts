@@ -1,4 +1,7 @@
+import { QtkError, enumArg, intArg, sizeArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
+
+const BITS = ['8', '6', '5', '4', '3', '2'] as const;
 
 const PRESET_NAMES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q5_0'];
 
@@ -9,13 +12,13 @@ export const quantizeCommand: QtkCommand = {
     y
       .positional('input', { type: 'string', describe: 'an F16/BF16/F32 GGUF (from qtk convert)', demandOption: true })
       .positional('output', { type: 'string', describe: 'output .gguf (default: <input stem>-<PRESET>.gguf beside the input)' })
-      .option('bits', { type: 'number', choices: [8, 6, 5, 4, 3, 2], describe: '8→Q8_0, 6→Q6_K, 5→Q5_K_M, 4→Q4_K_M, 3→Q3_K_M, 2→Q2_K' })
+      .option('bits', { type: 'string', describe: '8→Q8_0, 6→Q6_K, 5→Q5_K_M, 4→Q4_K_M, 3→Q3_K_M, 2→Q2_K' })
       .option('type', { type: 'string', describe: `preset: ${PRESET_NAMES.join(', ')}` })
       .option('imatrix', { type: 'string', describe: 'importance matrix from llama-imatrix (GGUF or legacy .dat)' })
       .option('tensor-type', { type: 'string', array: true, describe: 'PATTERN=TYPE: tensors whose name matches the regex get TYPE (repeatable)' })
       .option('output-tensor-type', { type: 'string', describe: 'type for output.weight' })
       .option('token-embedding-type', { type: 'string', describe: 'type for token_embd.weight' })
-      .option('threads', { type: 'number', describe: 'worker threads (default: all cores)' })
+      .option('threads', { type: 'string', describe: 'worker threads (default: all cores)' })
       .option('allow-requantize', { type: 'boolean', default: false, describe: 'allow quantizing tensors that are already quantized (quality suffers)' })
       .option('leave-output-tensor', { type: 'boolean', default: false, describe: 'keep output.weight unquantized' })
       .option('pure', { type: 'boolean', default: false, describe: 'use the preset\'s base type for every tensor (no bumps)' })
@@ -23,28 +26,28 @@ export const quantizeCommand: QtkCommand = {
       .option('fit', { type: 'string', describe: 'choose each tensor\'s type to fit this size (e.g. 14GiB) with the least measured error' })
       .option('ctx', { type: 'string', describe: 'with --fit: also keep room for the KV cache, state and compute buffer at this context' }),
   run: async (args) => {
+    const bits = enumArg('bits', args.bits, BITS);
+    const threads = intArg('threads', args.threads, { min: 1, max: 1024 });
     const { quantizeMain, fitMain } = await import('@qtk/quantize');
     const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
     if (args.fit !== undefined) {
-      const { intArg, sizeArg } = await import('@qtk/core');
       await fitMain({
-        input: String(args.input), output: str('output'), budget: sizeArg('--fit', args.fit)!, ctx: intArg('--ctx', args.ctx, { min: 1, max: 16_777_216 }),
-        imatrix: str('imatrix'), threads: args.threads === undefined ? undefined : Number(args.threads), force: Boolean(args.force),
-        preset: str('type'), bits: args.bits === undefined ? undefined : Number(args.bits),
+        input: String(args.input), output: str('output'), budget: sizeArg('fit', args.fit)!, ctx: intArg('ctx', args.ctx, { min: 1, max: 16_777_216 }),
+        imatrix: str('imatrix'), threads, force: Boolean(args.force), preset: str('type'), bits: bits === undefined ? undefined : Number(bits),
       });
       return;
     }
-    if (args.ctx !== undefined) throw new (await import('@qtk/core')).QtkError('--ctx applies to --fit only. Add --fit SIZE or leave out --ctx');
+    if (args.ctx !== undefined) throw new QtkError('--ctx applies to --fit only. Add --fit SIZE or leave out --ctx');
     await quantizeMain({
       input: String(args.input),
       output: str('output'),
-      bits: args.bits === undefined ? undefined : Number(args.bits),
+      bits: bits === undefined ? undefined : Number(bits),
       preset: str('type'),
       imatrix: str('imatrix'),
       tensorTypes: (args['tensor-type'] as string[] | undefined) ?? [],
       outputTensorType: str('output-tensor-type'),
       tokenEmbeddingType: str('token-embedding-type'),
-      threads: args.threads === undefined ? undefined : Number(args.threads),
+      threads,
       allowRequantize: Boolean(args['allow-requantize']),
       leaveOutputTensor: Boolean(args['leave-output-tensor']),
       pure: Boolean(args.pure),
