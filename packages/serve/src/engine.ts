@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
 import { QtkError, fileError } from '@qtk/core';
 import type { LoraSpec, ServeOptions } from './options.js';
+import { BatchScheduler } from './batching.js';
 import { SlotPool, type Slot } from './slots.js';
 
 export interface Adapter {
@@ -27,6 +28,7 @@ export class Engine {
     readonly adapters: Adapter[],
     readonly modelId: string,
     readonly pool: SlotPool,
+    readonly batching: BatchScheduler,
   ) {}
 
   static async load(opts: ServeOptions): Promise<Engine> {
@@ -48,12 +50,14 @@ export class Engine {
     }
     const contextSize = opts.ctx ?? Math.min(4096, model.trainContextSize);
     if (!Number.isInteger(contextSize) || contextSize < 16) throw new QtkError(`--ctx ${contextSize}: expected an integer of at least 16 tokens per sequence.`);
+    const batching = new BatchScheduler();
     let context: LlamaContext;
     try {
       context = await model.createContext({
         sequences: parallel,
         contextSize,
         threads: opts.threads,
+        batching: batching.options(),
         lora: loras.length > 0 ? { adapters: loras.map((l) => ({ filePath: l.path, scale: l.scale })) } : undefined,
       });
     } catch (err) {
@@ -61,6 +65,14 @@ export class Engine {
       await llama.dispose();
       const culprit = loras.length > 0 ? loras.map((l) => l.path).join(', ') : opts.model;
       throw fileError(culprit, `could not create a context of ${contextSize} tokens × ${parallel} sequences (${(err as Error).message})`, 'Check that each adapter was trained for this model, or lower --ctx/--parallel', err);
+    }
+    try {
+      batching.attach(context);
+    } catch (err) {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+      throw new QtkError((err as Error).message);
     }
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
     const adapters = loras.map((l, id) => ({ id, path: l.path, scale: l.scale }));
@@ -75,7 +87,7 @@ export class Engine {
       await ctxWithLoras._setLoras(adapters.map((a, i) => ({ filePath: a.path, scale: scales[i] ?? 0 })));
       await Promise.all(sequences.map((s) => s.clearHistory()));
     });
-    return new Engine(llama, model, context, sequences, adapters, modelId, pool);
+    return new Engine(llama, model, context, sequences, adapters, modelId, pool, batching);
   }
 
   get contextSize(): number {
@@ -93,6 +105,17 @@ export class Engine {
   get chatTemplate(): string | undefined {
     const t = (this.model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } }).tokenizer?.chat_template;
     return typeof t === 'string' ? t : undefined;
+  }
+
+  /** Prompt tokens sequence `index` already holds: llama-server's slot choice by prompt similarity. A match
+   *  under a tenth of the prompt (a shared template header) does not count, so unrelated requests take the
+   *  lowest free sequence. */
+  sharedPrefix(index: number, prompt: readonly number[]): number {
+    const held = this.sequences[index]!.contextTokens;
+    const n = Math.min(held.length, prompt.length);
+    let i = 0;
+    while (i < n && held[i] === prompt[i]) i++;
+    return i * 10 >= prompt.length ? i : 0;
   }
 
   sequence(slot: Slot): LlamaContextSequence {
