@@ -74,7 +74,9 @@ export class Engine {
       await llama.dispose();
       throw new QtkError((err as Error).message);
     }
-    const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    // Recurrent/hybrid models cannot cut their state back to a shorter prefix: generate() checkpoints the
+    // state at the end of each prompt, as llama-server does (it keeps up to 32, --ctx-checkpoints; 8 bound the RAM here).
+    const sequences = Array.from({ length: parallel }, () => context.getSequence({ checkpoints: { max: 8 } }));
     const adapters = loras.map((l, id) => ({ id, path: l.path, scale: l.scale }));
     const modelId = opts.alias ?? basename(opts.model).replace(/\.gguf$/i, '');
     const queue = opts.queue ?? 4 * parallel;
@@ -116,6 +118,11 @@ export class Engine {
     let i = 0;
     while (i < n && held[i] === prompt[i]) i++;
     return i * 10 >= prompt.length ? i : 0;
+  }
+
+  /** Tokens the sequence of `slot` has sent to llama_decode since start. */
+  evaluatedTokens(slot: Slot): number {
+    return this.batching.evaluated((this.sequences[slot.index] as LlamaContextSequence & { _sequenceId: number })._sequenceId);
   }
 
   sequence(slot: Slot): LlamaContextSequence {

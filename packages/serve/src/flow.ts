@@ -25,12 +25,13 @@ export async function runGeneration(ctx: ServerContext, reply: FastifyReply, spe
   try {
     slot = await engine.pool.acquire(spec.scales, sig.signal, (i) => engine.sharedPrefix(i, spec.prompt));
     spec.onStart?.();
-    engine.batching.generating++;
+    engine.batching.begin();
     let result: GenerateResult;
     try {
-      result = await generate(engine.model, engine.sequence(slot), { ...spec, signal: sig.signal });
+      const s = slot;
+      result = await generate(engine.model, engine.sequence(s), { ...spec, signal: sig.signal, evaluatedTokens: () => engine.evaluatedTokens(s) });
     } finally {
-      engine.batching.generating--;
+      engine.batching.end();
     }
     metrics.generation({
       promptTokens: result.promptTokens,
