@@ -72,11 +72,11 @@ describe('continuous batching', () => {
     const after = await decodeCounters();
 
     for (let i = 0; i < prompts.length; i++) expectSameUpToRounding(concurrent[i]!, sequential[i]!);
-    // 4 × 16 generated tokens (plus prompts) in calls that each carry more than one token on average.
+    // 4 × 16 generated tokens (plus prompts) in calls that carry more than 3 tokens on average (measured ≈ 2 when sequences fall out of step).
     const calls = after.calls - before.calls;
     const tokens = after.tokens - before.tokens;
     expect(tokens).toBeGreaterThanOrEqual(4 * 16);
-    expect(tokens / calls).toBeGreaterThan(2);
+    expect(tokens / calls).toBeGreaterThan(3);
   });
 
   it('reuses the prompt of the previous turn on the same sequence (a checkpoint on this hybrid model), with the text of a fresh sequence', async () => {
