@@ -18,11 +18,13 @@ export interface Sampling {
   logitBias?: ReadonlyMap<number, number>;
 }
 
+/** `id` as llama-server adds it: two tokens (e.g. partial UTF-8 bytes) can share the same text. */
 export interface TokenLogprob {
+  id: number;
   token: string;
   logprob: number;
   bytes: number[];
-  top: { token: string; logprob: number; bytes: number[] }[];
+  top: { id: number; token: string; logprob: number; bytes: number[] }[];
 }
 
 export interface GenerateRequest {
@@ -160,9 +162,9 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         for (const [t, p] of probs) {
           if (top.length >= (req.logprobs ?? 0)) break;
           const tt = tokenText(model, t);
-          top.push({ token: tt, logprob: logprobOf(p), bytes: [...Buffer.from(tt, 'utf8')] });
+          top.push({ id: t, token: tt, logprob: logprobOf(p), bytes: [...Buffer.from(tt, 'utf8')] });
         }
-        pendingLogprobs.push({ token: text1, logprob: logprobOf(probs.get(token) ?? 0), bytes: [...Buffer.from(text1, 'utf8')], top });
+        pendingLogprobs.push({ id: token, token: text1, logprob: logprobOf(probs.get(token) ?? 0), bytes: [...Buffer.from(text1, 'utf8')], top });
       }
       pending.push(token);
       const piece = model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 8), generated.length - pending.length));

@@ -26,19 +26,26 @@ afterAll(async () => {
   await tiny?.cleanup();
 });
 
-const prompts = ['The river', 'Once upon a time in a small town', 'def add(a, b):', '1, 2, 3,'];
+const prompts = ['The river', 'Once upon a time in a small town', 'def add(a, b):', 'Count: 1, 2, 3,'];
 
 interface Answer {
-  tokens: string[];
+  tokens: number[];
   logprobs: number[];
-  /** Per position: the two most likely tokens and their logprobs. */
-  top: Record<string, number>[];
+  /** Per position: the two most likely token ids and their logprobs. */
+  top: Map<number, number>[];
 }
 
+/** Token ids (`id`, as llama-server sends them), since different tokens can share one text. */
+type WithId<T> = T & { id: number };
+
 async function complete(prompt: string): Promise<Answer> {
-  const r = await client.completions.create({ model: server.modelId, prompt, max_tokens: 16, temperature: 0, logprobs: 2 });
-  const lp = r.choices[0]!.logprobs!;
-  return { tokens: lp.tokens ?? [], logprobs: lp.token_logprobs ?? [], top: lp.top_logprobs ?? [] };
+  const r = await client.chat.completions.create({ model: server.modelId, messages: [{ role: 'user', content: prompt }], max_tokens: 16, temperature: 0, logprobs: true, top_logprobs: 2 });
+  const content = (r.choices[0]!.logprobs?.content ?? []) as WithId<OpenAI.ChatCompletionTokenLogprob>[];
+  return {
+    tokens: content.map((c) => c.id),
+    logprobs: content.map((c) => c.logprob),
+    top: content.map((c) => new Map((c.top_logprobs as WithId<OpenAI.ChatCompletionTokenLogprob.TopLogprob>[]).map((t) => [t.id, t.logprob]))),
+  };
 }
 
 /** Equal up to rounding: the same tokens with logprobs within the tolerance, except that at a near tie
@@ -48,7 +55,7 @@ function expectSameUpToRounding(batched: Answer, alone: Answer): void {
   for (let j = 0; j < Math.min(batched.tokens.length, alone.tokens.length); j++) {
     expect(Math.abs(batched.logprobs[j]! - alone.logprobs[j]!)).toBeLessThanOrEqual(LOGPROB_TOLERANCE);
     if (batched.tokens[j] !== alone.tokens[j]) {
-      const other = batched.top[j]![alone.tokens[j]!];
+      const other = batched.top[j]!.get(alone.tokens[j]!);
       expect(other).toBeDefined();
       expect(batched.logprobs[j]! - other!).toBeLessThanOrEqual(LOGPROB_TOLERANCE);
       return;
