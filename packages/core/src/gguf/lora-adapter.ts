@@ -49,10 +49,19 @@ export function commonAlpha(pairs: readonly LoraPair[]): number | undefined {
   return alphas.every((a) => a === alphas[0]) ? alphas[0] : undefined;
 }
 
+function mostCommonAlpha(pairs: readonly LoraPair[]): number {
+  const n = new Map<number, number>();
+  for (const p of pairs) {
+    const a = Math.fround(p.scale * p.rank);
+    n.set(a, (n.get(a) ?? 0) + 1);
+  }
+  return [...n.entries()].sort((x, y) => y[1] - x[1])[0]![0];
+}
+
 export async function writeGgufLora(file: string, arch: string, pairs: readonly LoraPair[], opts: { overwrite?: boolean; name?: string } = {}): Promise<void> {
   if (pairs.length === 0) throw new Error('writeGgufLora: no LoRA pairs to write');
   // One alpha for the file; a pair with another scale multiplies its B by the ratio (rare: alpha_pattern, mixed rsLoRA ranks).
-  const alpha = commonAlpha(pairs) ?? Math.fround(pairs[0]!.scale * pairs[0]!.rank);
+  const alpha = commonAlpha(pairs) ?? mostCommonAlpha(pairs);
   const w = await GgufWriter.create(file, { overwrite: opts.overwrite });
   try {
     w.addString(GGUF_LORA_KEYS.arch, arch);
