@@ -1,10 +1,9 @@
 // Entry points of `qtk lora convert` and `qtk lora merge` (the CLI only parses flags and calls these).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { QtkError, readGgufLora, writeGgufLora } from '@qtk/core';
+import { assertOutputNotInput, enumArg, numberArg, QtkError, readGgufLora, writeGgufLora } from '@qtk/core';
 import { parseLoraSpec } from '@qtk/engine';
 import { openAdapterBase } from './base.js';
-import { assertOutputNotInput, enumArg, numberArg } from './cli-policy.js';
 import { checkAdapterArch, ggufToPeft, peftToGguf } from './convert.js';
 import { mergeLora, type MergeOutType, type MergeResult } from './merge.js';
 import { peftConfigFor, readPeftAdapter, writePeftAdapter } from './peft.js';
@@ -25,7 +24,7 @@ export async function loraConvertMain(a: LoraConvertArgs): Promise<{ pairs: numb
     throw new QtkError(`${a.input}: cannot be read (${e.message}). Pass a PEFT adapter folder or a GGUF LoRA file.`, { file: a.input });
   });
   const to = enumArg('--to', a.to, ['gguf', 'peft'] as const) ?? (stat.isDirectory() ? 'gguf' : 'peft');
-  await assertOutputNotInput(a.output, [a.input, a.base], { flag: '--output' });
+  await assertOutputNotInput(a.output, [a.input, a.base], { flag: '--output', kind: to === 'peft' ? 'dir' : 'file' });
   const base = await openAdapterBase(a.base);
   if (to === 'gguf') {
     if (!stat.isDirectory()) throw new QtkError(`${a.input}: --to gguf converts a PEFT adapter folder, got a file. Pass the folder with adapter_config.json, or --to peft.`, { file: a.input });

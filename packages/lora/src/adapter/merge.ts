@@ -1,7 +1,7 @@
 // `qtk lora merge`: W' = W + s · scale · B · A for every adapted tensor of a base GGUF, computed in f32,
 // one tensor at a time; every other tensor is copied (or converted to the float output type). The result
 // is an ordinary GGUF with the base's metadata, ready for `qtk quantize`.
-import { createProgress, decodeToF32, encodeFromF32, GgufReader, GgufWriter, GGML_TYPES, type GgmlTypeName, type GgufTensorInfo } from '@qtk/core';
+import { createProgress, onInterrupt, decodeToF32, encodeFromF32, GgufReader, GgufWriter, GGML_TYPES, type GgmlTypeName, type GgufTensorInfo } from '@qtk/core';
 import { getCodec } from '@qtk/quantize';
 import { openAdapterBase } from './base.js';
 import { loadAdapterForBase } from './load.js';
@@ -81,6 +81,10 @@ export async function mergeLora(opts: MergeOptions): Promise<MergeResult> {
   const fileType = types.size === 1 && [...types][0]! in FILE_TYPE ? FILE_TYPE[[...types][0] as keyof typeof FILE_TYPE] : undefined;
   const changed = plan.some((p) => p.type !== p.t.type);
   const w = await GgufWriter.create(opts.output, { overwrite: opts.overwrite, alignment: r.alignment === 32 ? undefined : r.alignment });
+  const off = onInterrupt(async () => {
+    await w.abort();
+    return `removed the partial ${opts.output}`;
+  }, 'lora merge');
   const progress = createProgress({ title: 'merging', total: plan.reduce((a, p) => a + p.t.byteLength, 0), kind: 'bytes' });
   let bytes = 0;
   try {
@@ -109,6 +113,7 @@ export async function mergeLora(opts: MergeOptions): Promise<MergeResult> {
     await w.abort();
     throw e;
   } finally {
+    off();
     progress.done();
     await r.close();
   }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { planTensors, type PlannedTensor } from '@qtk/convert';
 import {
-  createProgress, decodeToF32, encodeFromF32, GgufReader, QtkError, resolveArchitecture, SafetensorsCheckpoint,
+  createProgress, onInterrupt, decodeToF32, encodeFromF32, GgufReader, QtkError, resolveArchitecture, SafetensorsCheckpoint,
   SafetensorsWriter, SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
 } from '@qtk/core';
 import { getCodec } from '@qtk/quantize';
@@ -72,6 +72,10 @@ export async function exportHf(opts: ExportHfOptions): Promise<{ files: string[]
   const r = await GgufReader.open(opts.gguf);
   const ck = await SafetensorsCheckpoint.open(opts.hf);
   const tmp = `${out}.tmp-${process.pid}`;
+  const off = onInterrupt(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+    return `removed the partial ${tmp}`;
+  }, 'export hf');
   try {
     const ggufArch = r.get<string>('general.architecture');
     if (ggufArch !== arch.ggufArch) throw new QtkError(`${opts.gguf}: architecture ${ggufArch}, but ${cfgPath} is ${arch.modelType} (${arch.ggufArch}). Pass the checkpoint this GGUF was converted from.`, { file: opts.gguf });
@@ -152,6 +156,7 @@ export async function exportHf(opts: ExportHfOptions): Promise<{ files: string[]
     await fs.rm(tmp, { recursive: true, force: true });
     throw e;
   } finally {
+    off();
     await r.close();
     await ck.close();
   }

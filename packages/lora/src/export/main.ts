@@ -1,6 +1,6 @@
 // Entry point of `qtk export hf` (the CLI only parses flags and calls this).
 import { parseLoraSpec } from '@qtk/engine';
-import { assertOutputNotInput, enumArg } from '../adapter/cli-policy.js';
+import { assertOutputNotInput, enumArg } from '@qtk/core';
 import { exportHf } from './hf.js';
 
 export interface ExportHfArgs {
@@ -17,7 +17,7 @@ export async function exportHfMain(a: ExportHfArgs): Promise<void> {
   const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const dtype = enumArg('--dtype', a.dtype, ['f32', 'f16', 'bf16'] as const);
   const specs = (a.lora ?? []).map(parseLoraSpec);
-  await assertOutputNotInput(a.output, [a.gguf, a.hf, ...specs.map((s) => s.path)], { flag: '--output' });
+  await assertOutputNotInput(a.output, [a.gguf, a.hf, ...specs.map((s) => s.path)], { flag: '--output', kind: 'dir' });
   const r = await exportHf({
     gguf: a.gguf, hf: a.hf, output: a.output, adapters: specs, overwrite: a.force,
     dtype: dtype === undefined ? undefined : ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[dtype],
