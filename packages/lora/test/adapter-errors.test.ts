@@ -86,6 +86,15 @@ describe('bad adapters', () => {
       .rejects.toThrow(/has no tensor blk\.7\.attn_q\.weight, which the adapter .* adapts/);
   });
 
+  it('an MTP module is not taken for the trunk layer of the same index', async () => {
+    const dir = await rawPeft(out('mtp'), [
+      ['base_model.model.mtp.layers.0.mlp.gate_proj.lora_A.weight', [4, 64]],
+      ['base_model.model.mtp.layers.0.mlp.gate_proj.lora_B.weight', [128, 4]],
+    ], {});
+    await expect(loraConvertMain({ input: dir, base: qwen35Hf, output: out('x6.gguf'), out: quiet }))
+      .rejects.toThrow(/mtp\.layers\.0\.mlp\.gate_proj is not a LoRA target of the qwen3_5 base/);
+  });
+
   it('a rank mismatch between lora_A and lora_B names both tensors', async () => {
     const dir = await rawPeft(out('rank-mismatch'), [
       ['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', [4, 64]],

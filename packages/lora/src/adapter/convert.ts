@@ -7,7 +7,8 @@ import type { LoraPair } from './types.js';
 
 /** Layer index and the module path inside the block: `model.language_model.layers.3.linear_attn.in_proj_qkv` → [3, 'linear_attn.in_proj_qkv']. */
 function blockModule(module: string): [number, string] | undefined {
-  const m = /^(?:.*\.)?layers\.(\d+)\.(.+)$/.exec(module);
+  // Trunk layers only: `mtp.layers.N` or a vision tower's layers are not LoRA targets.
+  const m = /^(?:model\.language_model\.|model\.|language_model\.)?layers\.(\d+)\.(.+)$/.exec(module);
   return m ? [Number(m[1]), m[2]!] : undefined;
 }
 
