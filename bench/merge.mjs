@@ -45,21 +45,24 @@ if (!existsSync(adapter)) {
 }
 const baseBytes = statSync(base).size;
 
-/** Runs a command under GNU time, 3 times: median and min/max wall time, the largest peak RSS in MB. */
+/** Runs a command under GNU time, 3 times: median and min/max wall time, median CPU (user + system) seconds, the largest peak RSS in MB. */
 function timed(cmd, argv, cleanup = () => {}) {
   const secs = [];
+  const cpus = [];
   let rss = 0;
   for (let i = 0; i < 3; i++) {
     cleanup();
     execFileSync('sync');
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...argv], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', cmd, ...argv], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
     if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
-    const [s, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    const [s, kb, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
     secs.push(s);
+    cpus.push(user + sys);
     rss = Math.max(rss, kb / 1024);
   }
   secs.sort((a, b) => a - b);
-  return { median: secs[1], min: secs[0], max: secs[2], rssMB: rss };
+  cpus.sort((a, b) => a - b);
+  return { median: secs[1], min: secs[0], max: secs[2], cpu: cpus[1], rssMB: rss };
 }
 
 const loadAtStart = os.loadavg()[0];
@@ -84,9 +87,9 @@ const lines = [
   '',
   'Each row: 3 runs, `sync` before each; MB/s from the median; peak RSS the largest of the 3.',
   '',
-  '| run | median s (min–max) | MB/s (base bytes / median) | peak RSS MB |',
-  '| --- | ---: | ---: | ---: |',
-  ...runs.map((r) => `| ${r.what} | ${r.median.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)}) | ${(baseBytes / 1e6 / r.median).toFixed(0)} | ${r.rssMB.toFixed(0)} |`),
+  '| run | median wall s (min–max) | MB/s (base bytes / median wall) | median CPU s (user + sys) | peak RSS MB |',
+  '| --- | ---: | ---: | ---: | ---: |',
+  ...runs.map((r) => `| ${r.what} | ${r.median.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)}) | ${(baseBytes / 1e6 / r.median).toFixed(0)} | ${r.cpu.toFixed(2)} | ${r.rssMB.toFixed(0)} |`),
 ];
 console.log(lines.join('\n'));
 appendFileSync(path.join(repo, 'bench/RESULTS.md'), lines.join('\n') + '\n');
