@@ -1,6 +1,6 @@
 // One seeded PEFT adapter on the qwen3_5 and qwen3 fixtures, four ways: the float64 reference forward on
 // the checkpoint merged in HF space (the oracle), llama.cpp with the converted GGUF LoRA, qtk's engine
-// with it, and llama.cpp on the merged GGUF. Tolerances: DESIGN's f32 figures (F32_TOLERANCE below).
+// with it, and llama.cpp on the merged GGUF. Tolerances: f32 sums only (below).
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '@qtk/convert';
@@ -10,10 +10,11 @@ import { loraConvertMain, loraMergeMain, readPeftAdapter } from '../src/index.js
 import { adapterFixture, maxAbsDiff, mergeInHfSpace, tokenIds, type AdapterFixture } from './adapter-fixture.js';
 import { llamaLogProbs, logSoftmax, maxLogProbDiff } from './llama-lora.js';
 
-// llama.cpp on an f32 GGUF vs float64 math: max |Δ log p| measured 0.005-0.017 on the plain fixtures
-// (convert's F32_TOLERANCE); the adapter adds one f32 matmul pair per weight.
-const F32_TOLERANCE = 0.05;
-// qtk's engine on f32 weights vs the float64 reference: f32 sums only (≤ 2.4e-5 on logits without adapters).
+// With an f32 KV cache and no flash attention (llama-lora.ts), llama.cpp and qtk's engine on f32 weights
+// differ from float64 math only by f32 sums: max |Δ log p| measured 1.0e-5 (qwen3_5) and 8e-6 (qwen3) with
+// the adapter applied at run time, 1.1e-5 / 7e-6 on the merged GGUF, 1.1e-5 for the engine, while the
+// adapter itself moves log p by 21 / 19. A wrong permutation or scale shows up orders of magnitude above.
+const F32_TOLERANCE = 1e-3;
 const ENGINE_TOLERANCE = 1e-3;
 const quiet = () => {};
 
@@ -57,7 +58,7 @@ describe.each(['qwen3_5', 'qwen3'] as const)('%s: one PEFT adapter, four paths',
   afterAll(() => fx?.cleanup());
 
   it('the adapter moves the reference distribution far beyond the tolerances', () => {
-    expect(maxAbsDiff(oracle, baseRef)).toBeGreaterThan(20 * F32_TOLERANCE);
+    expect(maxAbsDiff(oracle, baseRef)).toBeGreaterThan(1000 * F32_TOLERANCE);
   });
 
   it('llama.cpp with the converted GGUF LoRA matches the reference on the HF-space merge', async () => {

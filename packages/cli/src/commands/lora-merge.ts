@@ -9,7 +9,7 @@ export const loraMergeCommand = {
       .positional('adapters', { type: 'string', array: true, demandOption: true, describe: 'PEFT folders or GGUF LoRA files, each FILE[:SCALE]' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'output .gguf' })
       .option('outtype', { choices: ['f32', 'f16', 'bf16'] as const, describe: 'type of the merged matrices (default: the base\'s float type; f16 for a quantized base)' })
-      .option('scale', { type: 'number', describe: 'multiplies every adapter\'s scale (default 1)' })
+      .option('scale', { type: 'string', describe: 'multiplies every adapter\'s scale (default 1)' })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing output file' }),
   run: async (args: Record<string, unknown>) => {
     const { loraMergeMain } = await import('@qtk/lora');
@@ -18,7 +18,7 @@ export const loraMergeCommand = {
       adapters: (args.adapters as unknown[]).map(String),
       output: String(args.output),
       outtype: args.outtype as string | undefined,
-      scale: args.scale as number | undefined,
+      scale: args.scale as string | undefined,
       force: Boolean(args.force),
     });
   },
