@@ -8,7 +8,8 @@ import { exportCommand } from './export.js';
 import { imatrixCommand } from './imatrix.js';
 import { inspectCommand } from './inspect.js';
 import { loraCommand } from './lora.js';
+import { planCommand } from './plan.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, exportCommand, imatrixCommand, inspectCommand, loraCommand, quantizeCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, exportCommand, imatrixCommand, inspectCommand, loraCommand, planCommand, quantizeCommand, serveCommand];
