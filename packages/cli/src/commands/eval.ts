@@ -15,7 +15,8 @@ export const evalOptions = (y: Argv) =>
     .option('chunks', { type: 'string', describe: 'evaluate only the first N windows' })
     .option('device', { type: 'string', default: 'auto', describe: `compute device: ${DEVICES.join(', ')}` })
     .option('threads', { type: 'string', describe: 'CPU threads (default: all cores, at most 16)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' });
+    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+    .option('lora', { type: 'string', array: true, describe: 'GGUF LoRA adapter applied at run time, FILE[:SCALE] (repeatable; kld: applied to <model>)' });
 
 export function evalArgs(args: Record<string, unknown>) {
   return {
@@ -37,14 +38,14 @@ export const evalCommand: QtkCommand = {
     y
       .command('ppl <model>', 'Perplexity by llama-perplexity\'s conventions (windows of --ctx, second half scored), with its ± error', (yy) => evalOptions(yy.positional('model', { type: 'string', demandOption: true, describe: 'the .gguf model' })), async (args) => {
         const common = evalArgs(args);
-        const { evalPplMain } = await import('@qtk/engine');
-        await evalPplMain({ model: String(args.model), ...common });
+        const { evalPplMain, parseLoraSpec } = await import('@qtk/engine');
+        await evalPplMain({ model: String(args.model), ...common, lora: ((args.lora as string[] | undefined) ?? []).map(parseLoraSpec) });
       })
       .command('kld <base> <model>', 'KL divergence of <model> from <base> (mean, 99th percentile, same-top-token rate, Δ perplexity), as llama-perplexity --kl-divergence', (yy) =>
         evalOptions(yy.positional('base', { type: 'string', demandOption: true, describe: 'the reference .gguf (e.g. f16)' }).positional('model', { type: 'string', demandOption: true, describe: 'the .gguf to judge (e.g. Q4_K_M)' })), async (args) => {
         const common = evalArgs(args);
-        const { evalKldMain } = await import('@qtk/engine');
-        await evalKldMain({ base: String(args.base), model: String(args.model), ...common });
+        const { evalKldMain, parseLoraSpec } = await import('@qtk/engine');
+        await evalKldMain({ base: String(args.base), model: String(args.model), ...common, lora: ((args.lora as string[] | undefined) ?? []).map(parseLoraSpec) });
       })
       .demandCommand(1, 'Name a metric: `qtk eval ppl <model>` or `qtk eval kld <base> <model>`.'),
   run: async () => {
