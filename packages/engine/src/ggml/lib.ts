@@ -73,6 +73,7 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_concat: b('void *ggml_concat(void *ctx, void *a, void *b, int dim)'),
     ggml_repeat_4d: b('void *ggml_repeat_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)'),
     ggml_get_rows: b('void *ggml_get_rows(void *ctx, void *a, void *b)'),
+    ggml_argmax: b('void *ggml_argmax(void *ctx, void *a)'),
     // ops
     ggml_mul_mat: b('void *ggml_mul_mat(void *ctx, void *a, void *b)'),
     ggml_add: b('void *ggml_add(void *ctx, void *a, void *b)'),
@@ -83,6 +84,7 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_sqr: b('void *ggml_sqr(void *ctx, void *a)'),
     ggml_sqrt: b('void *ggml_sqrt(void *ctx, void *a)'),
     ggml_exp: b('void *ggml_exp(void *ctx, void *a)'),
+    ggml_log: b('void *ggml_log(void *ctx, void *a)'),
     ggml_neg: b('void *ggml_neg(void *ctx, void *a)'),
     ggml_silu: b('void *ggml_silu(void *ctx, void *a)'),
     ggml_sigmoid: b('void *ggml_sigmoid(void *ctx, void *a)'),
@@ -99,6 +101,7 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_flash_attn_ext: b('void *ggml_flash_attn_ext(void *ctx, void *q, void *k, void *v, void *mask, float scale, float max_bias, float logit_softcap)'),
     ggml_flash_attn_ext_set_prec: b('void ggml_flash_attn_ext_set_prec(void *a, int prec)'),
     // graphs
+    ggml_out_prod: b('void *ggml_out_prod(void *ctx, void *a, void *b)'),
     ggml_new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
     ggml_build_forward_expand: b('void ggml_build_forward_expand(void *gf, void *t)'),
     ggml_build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *gf, void *grad_accs)'),
@@ -119,6 +122,9 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_backend_buffer_set_usage: b('void ggml_backend_buffer_set_usage(void *buf, int usage)'),
     ggml_backend_buft_name: b('const char *ggml_backend_buft_name(void *buft)'),
     ggml_backend_tensor_set: b('void ggml_backend_tensor_set(void *t, const void *data, size_t offset, size_t size)'),
+    ggml_backend_tensor_set_ptr: base.func('ggml_backend_tensor_set', 'void', [P, P, 'size_t', 'size_t']),
+    ggml_backend_cpu_buffer_from_ptr: b('void *ggml_backend_cpu_buffer_from_ptr(void *ptr, size_t size)'),
+    ggml_backend_tensor_alloc: b('int ggml_backend_tensor_alloc(void *buffer, void *tensor, void *addr)'),
     ggml_backend_tensor_get: b('void ggml_backend_tensor_get(void *t, _Out_ void *data, size_t offset, size_t size)'),
     ggml_backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *gf)'),
     ggml_backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
