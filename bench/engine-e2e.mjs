@@ -70,9 +70,10 @@ function timed(cmd, argv) {
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
   return { secs: Number(m[1]), rssMb: Number(m[2]) / 1024, out };
 }
+// llama_perf_context_print's line, where the build prints it (this one's llama-perplexity does not)
 const llamaLoad = (out) => Number(out.match(/load time =\s*([\d.]+) ms/)?.[1] ?? NaN) / 1000;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+const fmt = (xs) => (xs.some(Number.isNaN) ? '—' : `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`);
 
 const rows = [];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-e2e-out-'));
