@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-// Benchmark: `qtk serve` under concurrent load (autocannon) against node-llama-cpp driven directly with
-// the same model, prompts, concurrency, sequences and threads, in the same run. Reports generated
-// tokens/s and p50/p99 request latency, and the server's overhead as a ratio.
-// Usage: node bench/serve.mjs [model.gguf] [--concurrency 4] [--requests 32] [--max-tokens 64] [--threads 2] [--ctx 512] [--rounds 3] [--gpu]
-// Without a model it builds the tiny seeded qwen3 fixture (real Qwen3 tokenizer) in a temp folder.
+// Benchmark: `qtk serve` beside llama-server on the same GGUF, threads and parallelism, at 1, 4 and 8
+// concurrent clients (parallelism = clients). Both get the same load generator: N workers, each posting
+// greedy /v1/completions requests back to back. Reports generated tokens/s (from each response's usage)
+// and p50/p99 request latency: median and spread (min–max) of the rounds, which alternate the servers.
+// Usage: node bench/serve.mjs [model.gguf] [--clients 1,4,8] [--requests-per-client 2] [--max-tokens 32]
+//        [--threads 2] [--ctx 256] [--rounds 3]
+// Without a model it builds the qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocabulary).
+// llama-server: LLAMA_SERVER=path, default ~/.cache/qtk-anchors/build/bin/llama-server, built once from the
+// llama.cpp source node-llama-cpp bundles (git clone node_modules/node-llama-cpp/llama/gitRelease.bundle, then
+// cmake -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF and build the llama-server target).
 // Prints a Markdown section and puts it into bench/RESULTS.md between the serve markers.
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { getLlama, LlamaCompletion } from 'node-llama-cpp';
 import { importTs } from './serve-run-ts.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -21,151 +24,125 @@ const flag = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const valued = new Set(['--concurrency', '--requests', '--max-tokens', '--threads', '--ctx', '--rounds']);
+const valued = new Set(['--clients', '--requests-per-client', '--max-tokens', '--threads', '--ctx', '--rounds']);
 const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.has(args[i - 1])));
-const concurrency = Number(flag('--concurrency', '4'));
-const requests = Number(flag('--requests', '32'));
-const maxTokens = Number(flag('--max-tokens', '64'));
+const clientCounts = flag('--clients', '1,4,8').split(',').map(Number);
+const perClient = Number(flag('--requests-per-client', '2'));
+const maxTokens = Number(flag('--max-tokens', '32'));
 const threads = Number(flag('--threads', String(Math.min(2, os.availableParallelism()))));
-const ctxSize = Number(flag('--ctx', '512'));
+const ctxSize = Number(flag('--ctx', '256'));
 const rounds = Number(flag('--rounds', '3'));
-const gpu = args.includes('--gpu') ? 'auto' : false;
+const llamaServer = process.env.LLAMA_SERVER ?? path.join(os.homedir(), '.cache/qtk-anchors/build/bin/llama-server');
+if (!existsSync(llamaServer)) throw new Error(`llama-server not found at ${llamaServer}: build it (see the header of bench/serve.mjs) or set LLAMA_SERVER.`);
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-serve-'));
 let modelPath = positional[0] ? path.resolve(positional[0]) : undefined;
-let modelLabel = modelPath ? path.basename(modelPath) : 'tiny qwen3 fixture (f32, real Qwen3 vocab)';
+const modelLabel = modelPath ? path.basename(modelPath) : 'qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocab)';
 if (!modelPath) {
   const { generateFixture } = await importTs(path.join(root, 'packages/fixtures/src/index.ts'));
   const { convertCheckpoint } = await importTs(path.join(root, 'packages/convert/src/index.ts'));
-  const { dir } = await generateFixture({ arch: 'qwen3', outDir: path.join(tmp, 'hf') });
-  modelPath = path.join(tmp, 'tiny-qwen3.gguf');
-  await convertCheckpoint({ input: dir, output: modelPath, outtype: 'f32', log: () => {} });
+  const { dir } = await generateFixture({ arch: 'qwen3_5', outDir: path.join(tmp, 'hf'), hidden: 512, layers: 8, dtype: 'f16' });
+  modelPath = path.join(tmp, 'qwen3_5-h512.gguf');
+  await convertCheckpoint({ input: dir, output: modelPath, outtype: 'f16', log: () => {} });
+  await fs.rm(dir, { recursive: true, force: true });
 }
 
-const prompts = Array.from({ length: requests }, (_, i) => `Request ${i}: write a short story about the number ${i * 7 + 3}.`);
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-// 1. node-llama-cpp directly: one sequence per worker, the same bounded loop of requests.
-async function setupDirect() {
-  const llama = await getLlama({ gpu, build: 'never' });
-  const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ sequences: concurrency, contextSize: ctxSize, threads });
-  const seqs = Array.from({ length: concurrency }, () => context.getSequence());
-  await new LlamaCompletion({ contextSequence: seqs[0] }).generateCompletion(prompts[0], { maxTokens, temperature: 0 }); // warm-up, as the server gets one
-  return { seqs, dispose: async () => { await context.dispose(); await model.dispose(); await llama.dispose(); } };
+/** Starts a server process and resolves with its base URL once /health answers 200. */
+async function startServer(kind, parallel) {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const argv =
+    kind === 'llama-server'
+      ? [llamaServer, ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads), '-np', String(parallel), '-c', String(ctxSize * parallel), '-ngl', '0', '--no-webui']]
+      : [process.execPath, [path.join(root, 'packages/cli/dist/main.js'), 'serve', modelPath, '--host', '127.0.0.1', '--port', String(port), '--parallel', String(parallel), '--queue', String(4 * parallel), '--threads', String(threads), '--ctx', String(ctxSize), '--no-gpu']];
+  const child = spawn(argv[0], argv[1], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const exited = new Promise((_, reject) => child.on('exit', (code) => reject(new Error(`${kind} exited (${code}): ${stderr}`))));
+  const url = `http://127.0.0.1:${port}`;
+  const ready = (async () => {
+    for (;;) {
+      try {
+        if ((await fetch(`${url}/health`)).status === 200) return;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  await Promise.race([ready, exited]);
+  exited.catch(() => {});
+  return { kind, url, stop: () => new Promise((r) => { child.on('exit', r); child.kill('SIGTERM'); }) };
 }
 
-async function runDirect(seqs) {
+/** `clients` workers post requests back to back until `clients × perClient` are done. */
+async function load(server, clients, round) {
+  const total = clients * perClient;
   const latencies = [];
   let tokens = 0;
+  let failed = 0;
   let next = 0;
-  const worker = async (seq) => {
-    const completion = new LlamaCompletion({ contextSequence: seq });
-    for (let i = next++; i < requests; i = next++) {
-      const t = performance.now();
-      await completion.generateCompletion(prompts[i], { maxTokens, temperature: 0, onToken: (ts) => (tokens += ts.length) });
-      latencies.push(performance.now() - t);
-    }
+  const post = async (i) => {
+    const prompt = `Round ${round}, request ${i}: write a short story about the number ${i * 7 + 3}.`;
+    const t = performance.now();
+    const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0 }) });
+    const body = await res.text();
+    if (res.status !== 200) return void failed++;
+    latencies.push(performance.now() - t);
+    tokens += JSON.parse(body).usage.completion_tokens;
+  };
+  const worker = async () => {
+    for (let i = next++; i < total; i = next++) await post(i);
   };
   const t0 = performance.now();
-  await Promise.all(seqs.map(worker));
+  await Promise.all(Array.from({ length: clients }, worker));
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds, tokens, p50: pct(latencies, 50), p99: pct(latencies, 99), failed: 0 };
-}
-
-// 2. qtk serve in its own process, loaded with autocannon (`connections` = concurrency).
-async function startServe() {
-  const cli = path.join(root, 'packages/cli/src/main.ts');
-  const child = spawn(process.execPath, [path.join(here, 'serve-run-ts.mjs'), cli, 'serve', modelPath, '--port', '0', '--parallel', String(concurrency), '--queue', String(4 * concurrency), '--threads', String(threads), '--ctx', String(ctxSize), ...(gpu ? [] : ['--no-gpu'])], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = /on (http:\/\/\S+)/.exec(stderr);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`qtk serve exited (${code}): ${stderr}`)));
-  });
-  const modelId = (await (await fetch(`${url}/v1/models`)).json()).data[0].id;
-  return { child, url, modelId };
-}
-
-async function runServe(url, modelId, endpoint) {
-  const body = (i) =>
-    endpoint === 'chat'
-      ? { model: modelId, messages: [{ role: 'user', content: prompts[i] }], max_tokens: maxTokens, temperature: 0 }
-      : { model: modelId, prompt: prompts[i], max_tokens: maxTokens, temperature: 0 };
-  const route = endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions';
-  await fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(0)) }); // warm-up
-  let issued = 0;
-  let tokens = 0;
-  let failed = 0;
-  const t0 = performance.now();
-  const result = await autocannon({
-    url,
-    connections: concurrency,
-    amount: requests,
-    timeout: 300,
-    requests: [
-      {
-        method: 'POST',
-        path: route,
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (req) => ({ ...req, body: JSON.stringify(body(issued++ % requests)) }),
-        onResponse: (status, text) => {
-          if (status !== 200) failed++;
-          else tokens += JSON.parse(text).usage.completion_tokens;
-        },
-      },
-    ],
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  return { seconds, tokens, failed, p50: result.latency.p50, p99: result.latency.p99 };
+  return { tps: tokens / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99), failed, tokens };
 }
 
 const loadBefore = os.loadavg()[0];
-// Rounds alternate direct and server runs, so load from other processes hits both alike; medians are reported.
-const direct = await setupDirect();
-const serve = await startServe();
-const runs = { direct: [], completions: [], chat: [] };
-for (let r = 0; r < rounds; r++) {
-  runs.direct.push(await runDirect(direct.seqs));
-  runs.completions.push(await runServe(serve.url, serve.modelId, 'completions'));
-  runs.chat.push(await runServe(serve.url, serve.modelId, 'chat'));
+const table = [];
+for (const clients of clientCounts) {
+  const servers = [await startServer('llama-server', clients), await startServer('qtk serve', clients)];
+  for (const s of servers) await load(s, 1, -1); // warm-up
+  const runs = new Map(servers.map((s) => [s.kind, []]));
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which server goes first, so that load from other processes hits both alike.
+    for (const s of r % 2 === 0 ? servers : [...servers].reverse()) runs.get(s.kind).push(await load(s, clients, r));
+  }
+  for (const s of servers) await s.stop();
+  table.push({ clients, runs });
 }
-serve.child.kill('SIGTERM');
-await new Promise((r) => serve.child.on('exit', r));
-await direct.dispose();
+const loadAfter = os.loadavg()[0];
 await fs.rm(tmp, { recursive: true, force: true });
 
-const median = (list, f) => pct(list.map(f), 50);
-const summary = (list) => ({
-  tps: median(list, (x) => x.tokens / x.seconds),
-  p50: median(list, (x) => x.p50),
-  p99: median(list, (x) => x.p99),
-  failed: list.reduce((s, x) => s + x.failed, 0),
-  tokens: median(list, (x) => x.tokens),
-});
-const d = summary(runs.direct);
-const rows = [
-  ['node-llama-cpp direct (LlamaCompletion)', d],
-  ['qtk serve /v1/completions', summary(runs.completions)],
-  ['qtk serve /v1/chat/completions', summary(runs.chat)],
-];
+const stat = (list, f, digits = 0) => {
+  const xs = list.map(f);
+  return `${pct(xs, 50).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+};
+const rows = [];
+for (const { clients, runs } of table) {
+  const ref = pct(runs.get('llama-server').map((x) => x.tps), 50);
+  const refP50 = pct(runs.get('llama-server').map((x) => x.p50), 50);
+  for (const [kind, list] of runs) {
+    const tps = pct(list.map((x) => x.tps), 50);
+    const p50 = pct(list.map((x) => x.p50), 50);
+    rows.push(`| ${clients} | ${kind} | ${stat(list, (x) => x.tps, 1)} | ${stat(list, (x) => x.p50)} | ${stat(list, (x) => x.p99)} | ${(tps / ref).toFixed(2)} | ${(refP50 / p50).toFixed(2)} | ${list.reduce((s, x) => s + x.failed, 0)} |`);
+  }
+}
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const md = [
-  `## qtk serve vs node-llama-cpp direct`,
+  `## qtk serve vs llama-server`,
   ``,
-  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · ${gpu ? 'GPU if found' : 'CPU'} (${cpu}, ${os.availableParallelism()} cores, ${threads} threads, 1-min load average ${loadBefore.toFixed(1)} at start) · ${concurrency} concurrent clients = ${concurrency} sequences · ${requests} requests of max ${maxTokens} tokens, greedy · median of ${rounds} alternating rounds · load generator: autocannon (server), the same bounded loop of ${concurrency} workers (direct) · \`node bench/serve.mjs${args.length ? ` ${args.join(' ')}` : ''}\``,
+  `${new Date().toISOString().slice(0, 10)} · ${modelLabel} · CPU (${cpu}, ${os.availableParallelism()} cores, ${threads} threads, 1-min load average ${loadBefore.toFixed(1)} at start, ${loadAfter.toFixed(1)} at end) · parallel sequences = clients · ${perClient} greedy /v1/completions requests of max ${maxTokens} tokens per client and round · median (min–max) of ${rounds} rounds alternating the servers · \`node bench/serve.mjs${args.length ? ` ${args.join(' ')}` : ''}\``,
   ``,
-  `| path | tokens generated per round | generated tokens/s | p50 latency (ms) | p99 latency (ms) | tokens/s vs direct | failed requests |`,
-  `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
-  ...rows.map(([name, x]) => `| ${name} | ${x.tokens} | ${x.tps.toFixed(1)} | ${Math.round(x.p50)} | ${Math.round(x.p99)} | ${(x.tps / d.tps).toFixed(3)} | ${x.failed} |`),
+  `| clients | server | generated tokens/s | p50 latency (ms) | p99 latency (ms) | tokens/s vs llama-server | p50 speed vs llama-server | failed requests |`,
+  `| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  ...rows,
   ``,
-  `Tokens are counted from each response's usage (server) and from the generated tokens (direct). The server side includes HTTP, JSON, the chat template (chat row) and the separate process; the machine is shared, so compare rows of one run, not runs.`,
+  `Tokens are counted from each successful response's usage; failed requests (non-200) count in neither tokens nor latency. "p50 speed" is llama-server's p50 divided by the row's (above 1 = faster). The machine is shared: compare rows of one run, not runs.`,
 ].join('\n');
 console.log(md);
 

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
 import { QtkError, fileError } from '@qtk/core';
 import type { LoraSpec, ServeOptions } from './options.js';
+import { BatchScheduler } from './batching.js';
 import { SlotPool, type Slot } from './slots.js';
 
 export interface Adapter {
@@ -27,13 +28,14 @@ export class Engine {
     readonly adapters: Adapter[],
     readonly modelId: string,
     readonly pool: SlotPool,
+    readonly batching: BatchScheduler,
   ) {}
 
   static async load(opts: ServeOptions): Promise<Engine> {
     if (!existsSync(opts.model)) throw fileError(opts.model, 'model file not found', 'Pass the path of a .gguf model (qtk convert makes one)');
     const loras: LoraSpec[] = opts.lora ?? [];
     for (const l of loras) {
-      if (!existsSync(l.path)) throw fileError(l.path, 'LoRA adapter file not found', 'Pass --lora adapter.gguf[:scale] with an existing GGUF LoRA (qtk lora train writes one)');
+      if (!existsSync(l.path)) throw fileError(l.path, 'LoRA adapter file not found', 'Pass --lora adapter.gguf[:scale] with an existing GGUF LoRA (llama.cpp\'s convert_lora_to_gguf.py writes one from a PEFT adapter)');
       if (!Number.isFinite(l.scale)) throw new QtkError(`--lora ${l.path}: scale ${l.scale} is not a finite number. Use e.g. --lora ${l.path}:0.5.`);
     }
     const parallel = opts.parallel ?? 1;
@@ -48,12 +50,14 @@ export class Engine {
     }
     const contextSize = opts.ctx ?? Math.min(4096, model.trainContextSize);
     if (!Number.isInteger(contextSize) || contextSize < 16) throw new QtkError(`--ctx ${contextSize}: expected an integer of at least 16 tokens per sequence.`);
+    const batching = new BatchScheduler();
     let context: LlamaContext;
     try {
       context = await model.createContext({
         sequences: parallel,
         contextSize,
         threads: opts.threads,
+        batching: batching.options(),
         lora: loras.length > 0 ? { adapters: loras.map((l) => ({ filePath: l.path, scale: l.scale })) } : undefined,
       });
     } catch (err) {
@@ -62,7 +66,17 @@ export class Engine {
       const culprit = loras.length > 0 ? loras.map((l) => l.path).join(', ') : opts.model;
       throw fileError(culprit, `could not create a context of ${contextSize} tokens × ${parallel} sequences (${(err as Error).message})`, 'Check that each adapter was trained for this model, or lower --ctx/--parallel', err);
     }
-    const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    try {
+      batching.attach(context);
+    } catch (err) {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+      throw new QtkError((err as Error).message);
+    }
+    // Recurrent/hybrid models cannot cut their state back to a shorter prefix: generate() checkpoints the
+    // state at the end of each prompt, as llama-server does (it keeps up to 32, --ctx-checkpoints; 8 bound the RAM here).
+    const sequences = Array.from({ length: parallel }, () => context.getSequence({ checkpoints: { max: 8 } }));
     const adapters = loras.map((l, id) => ({ id, path: l.path, scale: l.scale }));
     const modelId = opts.alias ?? basename(opts.model).replace(/\.gguf$/i, '');
     const queue = opts.queue ?? 4 * parallel;
@@ -75,7 +89,7 @@ export class Engine {
       await ctxWithLoras._setLoras(adapters.map((a, i) => ({ filePath: a.path, scale: scales[i] ?? 0 })));
       await Promise.all(sequences.map((s) => s.clearHistory()));
     });
-    return new Engine(llama, model, context, sequences, adapters, modelId, pool);
+    return new Engine(llama, model, context, sequences, adapters, modelId, pool, batching);
   }
 
   get contextSize(): number {
@@ -93,6 +107,22 @@ export class Engine {
   get chatTemplate(): string | undefined {
     const t = (this.model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } }).tokenizer?.chat_template;
     return typeof t === 'string' ? t : undefined;
+  }
+
+  /** Prompt tokens sequence `index` already holds: llama-server's slot choice by prompt similarity. A match
+   *  under a tenth of the prompt (a shared template header) does not count, so unrelated requests take the
+   *  lowest free sequence. */
+  sharedPrefix(index: number, prompt: readonly number[]): number {
+    const held = this.sequences[index]!.contextTokens;
+    const n = Math.min(held.length, prompt.length);
+    let i = 0;
+    while (i < n && held[i] === prompt[i]) i++;
+    return i * 10 >= prompt.length ? i : 0;
+  }
+
+  /** Tokens the sequence of `slot` has sent to llama_decode since start. */
+  evaluatedTokens(slot: Slot): number {
+    return this.batching.evaluated((this.sequences[slot.index] as LlamaContextSequence & { _sequenceId: number })._sequenceId);
   }
 
   sequence(slot: Slot): LlamaContextSequence {

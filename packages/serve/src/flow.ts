@@ -23,9 +23,16 @@ export async function runGeneration(ctx: ServerContext, reply: FastifyReply, spe
   const sig = requestSignal(ctx, reply);
   let slot: { index: number } | undefined;
   try {
-    slot = await engine.pool.acquire(spec.scales, sig.signal);
+    slot = await engine.pool.acquire(spec.scales, sig.signal, (i) => engine.sharedPrefix(i, spec.prompt));
     spec.onStart?.();
-    const result = await generate(engine.model, engine.sequence(slot), { ...spec, signal: sig.signal });
+    engine.batching.begin();
+    let result: GenerateResult;
+    try {
+      const s = slot;
+      result = await generate(engine.model, engine.sequence(s), { ...spec, signal: sig.signal, evaluatedTokens: () => engine.evaluatedTokens(s) });
+    } finally {
+      engine.batching.end();
+    }
     metrics.generation({
       promptTokens: result.promptTokens,
       cachedTokens: result.cachedTokens,

@@ -18,11 +18,13 @@ export interface Sampling {
   logitBias?: ReadonlyMap<number, number>;
 }
 
+/** `id` as llama-server adds it: two tokens (e.g. partial UTF-8 bytes) can share the same text. */
 export interface TokenLogprob {
+  id: number;
   token: string;
   logprob: number;
   bytes: number[];
-  top: { token: string; logprob: number; bytes: number[] }[];
+  top: { id: number; token: string; logprob: number; bytes: number[] }[];
 }
 
 export interface GenerateRequest {
@@ -34,6 +36,9 @@ export interface GenerateRequest {
   /** Number of alternatives per position; undefined = no logprobs. */
   logprobs?: number;
   signal: AbortSignal;
+  /** Tokens this sequence has sent to llama_decode so far (a counter): gives the prompt tokens truly reused,
+   *  since on recurrent models a shortened history is re-evaluated from the start. */
+  evaluatedTokens?: () => number;
   /** Text that is final (not a possible stop-string prefix), in order. */
   onText?: (delta: string, logprobs: TokenLogprob[]) => void;
 }
@@ -88,10 +93,11 @@ function logprobOf(p: number): number {
 export async function generate(model: LlamaModel, seq: LlamaContextSequence, req: GenerateRequest): Promise<GenerateResult> {
   const t0 = performance.now();
   const { prompt } = req;
+  const evaluatedAtStart = req.evaluatedTokens?.();
   // Keep the common prefix in the KV cache; always evaluate at least the last prompt token.
   await seq.adaptStateToTokens(prompt, false);
   if (seq.nextTokenIndex >= prompt.length) await seq.eraseContextTokenRanges([{ start: prompt.length - 1, end: seq.nextTokenIndex }]);
-  const cachedTokens = seq.nextTokenIndex;
+  let cachedTokens = seq.nextTokenIndex;
   const s = req.sampling;
   const penalize = s.presencePenalty !== 0 || s.frequencyPenalty !== 0 || s.repeatPenalty !== 1;
   const generated: Token[] = [];
@@ -141,7 +147,12 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         finishReason = 'aborted';
         break;
       }
-      firstAt ??= performance.now();
+      if (firstAt === undefined) {
+        firstAt = performance.now();
+        if (evaluatedAtStart !== undefined) cachedTokens = Math.max(0, prompt.length - (req.evaluatedTokens!() - evaluatedAtStart));
+        // The state now ends at the prompt: a follow-up turn that shares the prompt restarts from here.
+        if (seq.needsCheckpoints) await seq.takeCheckpoint();
+      }
       const token = out.token as Token;
       generated.push(token);
       if (wantProbs) {
@@ -151,9 +162,9 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
         for (const [t, p] of probs) {
           if (top.length >= (req.logprobs ?? 0)) break;
           const tt = tokenText(model, t);
-          top.push({ token: tt, logprob: logprobOf(p), bytes: [...Buffer.from(tt, 'utf8')] });
+          top.push({ id: t, token: tt, logprob: logprobOf(p), bytes: [...Buffer.from(tt, 'utf8')] });
         }
-        pendingLogprobs.push({ token: text1, logprob: logprobOf(probs.get(token) ?? 0), bytes: [...Buffer.from(text1, 'utf8')], top });
+        pendingLogprobs.push({ id: token, token: text1, logprob: logprobOf(probs.get(token) ?? 0), bytes: [...Buffer.from(text1, 'utf8')], top });
       }
       pending.push(token);
       const piece = model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 8), generated.length - pending.length));

@@ -35,7 +35,10 @@ export class Metrics {
   timeouts = 0;
   rejected = 0;
 
-  constructor(private readonly gauges: () => { processing: number; deferred: number; slotsIdle: number; slotsTotal: number }) {}
+  constructor(
+    private readonly gauges: () => { processing: number; deferred: number; slotsIdle: number; slotsTotal: number },
+    private readonly decodes: () => { calls: number; tokens: number } = () => ({ calls: 0, tokens: 0 }),
+  ) {}
 
   /** One finished HTTP request: `endpoint` is the route pattern, never the raw URL (bounded label set). */
   request(endpoint: string, status: number, seconds: number): void {
@@ -67,6 +70,10 @@ export class Metrics {
     metric('llamacpp:prompt_seconds_total', 'counter', 'Prompt process time', [`llamacpp:prompt_seconds_total ${this.promptSeconds}`]);
     metric('llamacpp:tokens_predicted_total', 'counter', 'Number of generation tokens processed.', [`llamacpp:tokens_predicted_total ${this.predictedTokens}`]);
     metric('llamacpp:tokens_predicted_seconds_total', 'counter', 'Predict process time', [`llamacpp:tokens_predicted_seconds_total ${this.predictedSeconds}`]);
+    const d = this.decodes();
+    metric('qtk_decode_calls_total', 'counter', 'llama_decode calls (one per step for all active sequences).', [`qtk_decode_calls_total ${d.calls}`]);
+    metric('qtk_decode_tokens_total', 'counter', 'Tokens evaluated by those calls (prompt and generated).', [`qtk_decode_tokens_total ${d.tokens}`]);
+    metric('qtk_decode_tokens_per_call', 'gauge', 'Mean tokens per llama_decode call since start.', [`qtk_decode_tokens_per_call ${d.calls > 0 ? d.tokens / d.calls : 0}`]);
     metric('llamacpp:requests_processing', 'gauge', 'Number of requests processing.', [`llamacpp:requests_processing ${g.processing}`]);
     metric('llamacpp:requests_deferred', 'gauge', 'Number of requests deferred (queue depth).', [`llamacpp:requests_deferred ${g.deferred}`]);
     metric('qtk_slots_idle', 'gauge', 'Sequences free to take a request.', [`qtk_slots_idle ${g.slotsIdle}`]);

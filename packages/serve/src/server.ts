@@ -30,7 +30,7 @@ export async function startServer(opts: ServeOptions): Promise<ServerHandle> {
   await checkAddress(host, wantPort);
   const engine = await Engine.load(opts);
   const pool = engine.pool;
-  const metrics = new Metrics(() => ({ processing: pool.processing, deferred: pool.deferred, slotsIdle: pool.idle, slotsTotal: pool.size }));
+  const metrics = new Metrics(() => ({ processing: pool.processing, deferred: pool.deferred, slotsIdle: pool.idle, slotsTotal: pool.size }), () => engine.batching.stats);
   const template = loadChatTemplate(engine.chatTemplate, { bos: engine.model.tokens.bosString, eos: engine.model.tokens.eosString });
   const ctx: ServerContext = { engine, metrics, template, timeoutMs: (opts.timeoutS ?? 600) * 1000, log, inflight: new Set() };
   const apiKey = opts.apiKey ?? process.env.QTK_API_KEY;

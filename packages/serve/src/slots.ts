@@ -8,9 +8,13 @@ export interface Slot {
   readonly index: number;
 }
 
+/** How much of a request's prompt a free sequence already holds (tokens); the best one is taken. */
+export type Affinity = (index: number) => number;
+
 interface Waiter {
   key: string;
   scales: readonly number[];
+  affinity?: Affinity;
   resolve: (slot: Slot) => void;
   reject: (err: unknown) => void;
 }
@@ -47,10 +51,10 @@ export class SlotPool {
   }
 
   /** Waits for a sequence that runs with these adapter scales; 429 when the queue is full. */
-  async acquire(scales: readonly number[], signal: AbortSignal): Promise<Slot> {
+  async acquire(scales: readonly number[], signal: AbortSignal, affinity?: Affinity): Promise<Slot> {
     if (this.draining) throw new ApiError(503, 'The server is shutting down and takes no new requests.', 'server_error', 'shutting_down');
     const key = scales.join(',');
-    if (this.queue.length === 0 && this.canStart(key)) return this.start(key, scales);
+    if (this.queue.length === 0 && this.canStart(key)) return this.start(key, scales, affinity);
     if (this.queue.length >= this.queueLimit) {
       throw new ApiError(
         429,
@@ -62,7 +66,7 @@ export class SlotPool {
       );
     }
     return new Promise<Slot>((resolve, reject) => {
-      const waiter: Waiter = { key, scales, resolve, reject };
+      const waiter: Waiter = { key, scales, affinity, resolve, reject };
       this.queue.push(waiter);
       const onAbort = (): void => {
         const i = this.queue.indexOf(waiter);
@@ -95,8 +99,22 @@ export class SlotPool {
     return this.free.length > 0 && (this.active === 0 || this.activeKey === key);
   }
 
-  private async start(key: string, scales: readonly number[]): Promise<Slot> {
-    const index = this.free.pop()!;
+  /** The free sequence holding most of the prompt; otherwise the lowest index, so the busy sequence ids stay
+   *  consecutive (llama.cpp packs only consecutive ids into one micro-batch, see batching.ts). */
+  private take(affinity: Affinity | undefined): number {
+    let best = 0;
+    for (let i = 1; i < this.free.length; i++) {
+      const a = this.free[i]!;
+      const b = this.free[best]!;
+      const sa = affinity?.(a) ?? 0;
+      const sb = affinity?.(b) ?? 0;
+      if (sa > sb || (sa === sb && a < b)) best = i;
+    }
+    return this.free.splice(best, 1)[0]!;
+  }
+
+  private async start(key: string, scales: readonly number[], affinity?: Affinity): Promise<Slot> {
+    const index = this.take(affinity);
     this.active++;
     const first = this.activeKey === null;
     this.activeKey = key;
@@ -117,7 +135,7 @@ export class SlotPool {
   private pump(): void {
     while (this.queue.length > 0 && this.canStart(this.queue[0]!.key)) {
       const w = this.queue.shift()!;
-      this.start(w.key, w.scales).then(w.resolve, w.reject);
+      this.start(w.key, w.scales, w.affinity).then(w.resolve, w.reject);
     }
   }
 }

@@ -67,7 +67,7 @@ function templateMessages(messages: ChatMessage[]): unknown[] {
 }
 
 function chatLogprobs(lps: TokenLogprob[]): { content: unknown[] } {
-  return { content: lps.map((l) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: l.top })) };
+  return { content: lps.map((l) => ({ id: l.id, token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: l.top })) };
 }
 
 export function registerChat(app: FastifyInstance, ctx: ServerContext): void {
