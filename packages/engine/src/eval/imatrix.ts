@@ -15,7 +15,8 @@
 // asked), skipping graphs of fewer than 16 tokens.
 import { GgufWriter, QtkError } from '@qtk/core';
 import type { Backend } from '../ggml/backend.js';
-import type { Tensor } from '../ggml/tensor.js';
+import type { Ptr } from '../ggml/lib.js';
+import { isContiguous, type Tensor } from '../ggml/tensor.js';
 import type { BuildCtx } from '../model/build.js';
 import type { GraphHooks } from '../model/model.js';
 
@@ -37,6 +38,9 @@ export interface ImatrixEntry {
 export class ImatrixCollector {
   readonly entries = new Map<string, ImatrixEntry>();
   private pending: { name: string; t: Tensor; rows: number }[] = [];
+  /** This graph's Σx² per matmul input: q/k/v, gate/up and the GDN projections share theirs. */
+  private sums = new Map<Ptr, Tensor>();
+  private ones: Tensor[] = [];
 
   constructor(readonly opts: { processOutput?: boolean } = {}) {}
 
@@ -50,15 +54,29 @@ export class ImatrixCollector {
       mm: (b: BuildCtx, _w: Tensor, x: Tensor, name: string) => {
         const rows = x.ne[1] * x.ne[2] * x.ne[3];
         if (!this.wants(name) || rows < IMATRIX_MIN_TOKENS) return;
-        const g = b.g;
-        const x2 = g.reshape(g.cont(x), [x.ne[0], rows]);
-        const s = g.sumRows(g.cont(g.transpose(g.sqr(x2)))); // [1, n_in]
-        b.effects.push(s);
+        let s = this.sums.get(x.ptr);
+        if (!s) {
+          const g = b.g;
+          const x2 = g.sqr(g.reshape(isContiguous(x) ? x : g.cont(x), [x.ne[0], rows]));
+          const ones = g.newTensor('F32', [1, rows], 'imatrix_ones');
+          g.lib.ggml_set_input(ones.ptr);
+          this.ones.push(ones);
+          // Σ over token columns as one outer product with ones: no transposed copy of x²
+          s = g.outProd(x2, ones); // [n_in, 1]
+          g.lib.ggml_set_output(s.ptr);
+          b.effects.push(s);
+          this.sums.set(x.ptr, s);
+        }
         this.pending.push({ name, t: s, rows });
       },
+      beforeCompute: (be: Backend) => {
+        for (const t of this.ones) be.setData(t, new Float32Array(t.ne[1]).fill(1));
+      },
       afterCompute: (be: Backend) => {
+        const read = new Map<Tensor, Float32Array>();
         for (const p of this.pending) {
-          const v = be.getF32(p.t);
+          let v = read.get(p.t);
+          if (!v) read.set(p.t, (v = be.getF32(p.t)));
           let e = this.entries.get(p.name);
           if (!e) this.entries.set(p.name, (e = { sums: new Float64Array(v.length), count: 0 }));
           if (e.sums.length !== v.length) throw new Error(`imatrix: ${p.name} has inputs of ${v.length} and ${e.sums.length} columns`);
@@ -66,6 +84,8 @@ export class ImatrixCollector {
           e.count += p.rows;
         }
         this.pending = [];
+        this.sums = new Map();
+        this.ones = [];
       },
     };
   }

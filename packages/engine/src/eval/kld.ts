@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { NllStats, scoreWindow } from './perplexity.js';
+import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
 import type { Session } from '../model/model.js';
 
 export interface KldResult {
@@ -26,16 +26,6 @@ export interface KldResult {
   sameTop: number;
   sameTopError: number;
   rmsDeltaP: number;
-}
-
-function logSoftmaxRow(row: Float32Array, out: Float64Array): number {
-  let m = -Infinity, arg = 0;
-  for (let i = 0; i < row.length; i++) if (row[i]! > m) { m = row[i]!; arg = i; }
-  let s = 0;
-  for (let i = 0; i < row.length; i++) s += Math.exp(row[i]! - m);
-  const lse = m + Math.log(s);
-  for (let i = 0; i < row.length; i++) out[i] = row[i]! - lse;
-  return arg;
 }
 
 /** llama.cpp's percentile: linear interpolation on the sorted values. */
@@ -76,9 +66,10 @@ export function deltaPplUncertainty(nll: ArrayLike<number>, nllBase: ArrayLike<n
 }
 
 /**
- * Pass 1 runs the base model and keeps its log-probabilities of every scored position in a temp
- * file (f32, vocab per token — the role of llama.cpp's --kl-divergence-base file); pass 2 runs the
- * other model, so only one model needs to be in memory at a time.
+ * Pass 1 runs the base model and keeps its f32 log-probabilities of every scored position in a temp
+ * file (vocab per token — the role of llama.cpp's --kl-divergence-base file); pass 2 runs the other
+ * model with each window's base rows as a graph input, so KL, the argmax and log p(target) are reduced
+ * in the graph and only one model is in memory at a time.
  */
 export async function klDivergence(
   loadBase: () => Promise<Session>,
@@ -98,15 +89,15 @@ export async function klDivergence(
       V = base.model.params.nVocab;
       const fh = await fs.open(file, 'w');
       try {
-        const lp = new Float64Array(V);
         for (let w = 0; w < windows.length; w++) {
-          const rows: Float32Array[] = [];
-          scoreWindow(base, windows[w]!, baseStats, (pos, row) => {
-            baseTop.push(logSoftmaxRow(row, lp));
-            baseTarget.push(lp[windows[w]![pos + 1]!]!);
-            rows.push(Float32Array.from(lp));
-          });
-          for (const r of rows) await fh.write(new Uint8Array(r.buffer));
+          const chunks: Float32Array[] = [];
+          // the graph's buffer is reused by the next chunk: copy the rows out
+          const rows = scoreWindow(base, windows[w]!, baseStats, { logProbs: (_pos, lp) => chunks.push(lp.slice()) });
+          for (const r of rows) {
+            baseTop.push(r.top);
+            baseTarget.push(r.logProb);
+          }
+          for (const c of chunks) await fh.write(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
           onWindow?.(w, 1);
         }
       } finally {
@@ -126,29 +117,23 @@ export async function klDivergence(
       if (other.model.params.nVocab !== V) throw new Error(`the two models have different vocabularies (${V} and ${other.model.params.nVocab} entries); KL divergence needs the same tokenizer`);
       const fh = await fs.open(file, 'r');
       try {
-        const baseRow = new Float32Array(V);
-        const lp = new Float64Array(V);
         let k = 0;
         for (let w = 0; w < windows.length; w++) {
-          const rows: { pos: number; top: number; lp: Float64Array }[] = [];
-          scoreWindow(other, windows[w]!, stats, (pos, row) => {
-            const top = logSoftmaxRow(row, lp);
-            rows.push({ pos, top, lp: Float64Array.from(lp) });
-          });
+          const window = windows[w]!;
+          const first = scoredPositions(window.length)[0]!;
+          const n = scoredPositions(window.length).length;
+          const baseRows = new Float32Array(n * V);
+          await fh.read(new Uint8Array(baseRows.buffer), 0, baseRows.byteLength, k * V * 4);
+          // scored positions are consecutive, so a chunk's rows are one slice
+          const rows = scoreWindow(other, window, stats, { baseRows: (pos) => baseRows.subarray((pos[0]! - first) * V, (pos.at(-1)! - first + 1) * V) });
           for (const r of rows) {
-            await fh.read(new Uint8Array(baseRow.buffer), 0, V * 4, k * V * 4);
-            let kl = 0;
-            for (let i = 0; i < V; i++) {
-              const b = baseRow[i]!;
-              if (b > -Infinity) kl += Math.exp(b) * (b - r.lp[i]!);
-            }
-            const target = windows[w]![r.pos + 1]!;
-            const dp = Math.exp(r.lp[target]!) - Math.exp(baseTarget[k]!);
+            const kl = r.kl!;
+            const dp = Math.exp(r.logProb) - Math.exp(baseTarget[k]!);
             klds.push(kl);
             sumKld += kl;
             sumKld2 += kl * kl;
             sumDp2 += dp * dp;
-            nll.push(-r.lp[target]!);
+            nll.push(-r.logProb);
             if (r.top === baseTop[k]) sameTop++;
             k++;
           }

@@ -8,7 +8,7 @@ import { Model, type Session } from '../model/model.js';
 import type { LoraSpec } from '../model/lora.js';
 import { ImatrixCollector } from './imatrix.js';
 import { klDivergence, type KldResult } from './kld.js';
-import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
+import { NllStats, scoreWindow } from './perplexity.js';
 import { contextWindows } from './tokenize.js';
 import { loadEvalData } from './data.js';
 import type { DatasetSplit } from '../data/dataset.js';
@@ -50,8 +50,13 @@ async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: 
   return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx, source: d.source };
 }
 
+/** Seconds the last Model.load of this module took (reported with --json). */
+let lastLoadSeconds = 0;
+
 async function openSession(model: string, a: EvalCommonArgs, nCtx: number, lora: readonly LoraSpec[] = []): Promise<Session> {
+  const t0 = performance.now();
   const m = await Model.load(model, { device: a.device, threads: a.threads });
+  lastLoadSeconds = (performance.now() - t0) / 1000;
   try {
     await m.applyLora(lora);
   } catch (e) {
@@ -72,6 +77,8 @@ export interface PplResult {
   windows: number;
   nCtx: number;
   tokensPerSecond: number;
+  /** Seconds spent loading the model (mapping the file, repacking). */
+  loadSeconds: number;
 }
 
 export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<PplResult> {
@@ -91,7 +98,7 @@ export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<Pp
     s.free();
   }
   const secs = (performance.now() - t0) / 1000;
-  return { ppl: stats.ppl, pplError: stats.pplError, tokens: stats.count, windows: windows.length, nCtx, tokensPerSecond: (windows.length * nCtx) / secs };
+  return { ppl: stats.ppl, pplError: stats.pplError, tokens: stats.count, windows: windows.length, nCtx, tokensPerSecond: (windows.length * nCtx) / secs, loadSeconds: lastLoadSeconds };
 }
 
 export async function evalPplMain(a: EvalCommonArgs & { model: string }): Promise<PplResult> {
@@ -156,19 +163,8 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
     for (const w of windows) {
       // Each window is one synchronous graph run; yield between them so a signal is seen mid-run.
       await new Promise((r) => setImmediate(r));
-      s.reset();
       // llama-imatrix also reports the perplexity of the second halves; same positions as eval ppl
-      const pos = scoredPositions(w.length);
-      const { logits } = s.eval(w, { logits: pos, hooks });
-      const V = s.model.params.nVocab;
-      pos.forEach((p, i) => {
-        const row = logits.subarray(i * V, (i + 1) * V);
-        let m = -Infinity;
-        for (const x of row) m = Math.max(m, x);
-        let sum = 0;
-        for (const x of row) sum += Math.exp(x - m);
-        stats.add(-(row[w[p + 1]!]! - m - Math.log(sum)));
-      });
+      scoreWindow(s, w, stats, { hooks });
       progress.tick(nCtx, `PPL ${stats.ppl.toFixed(4)}`);
     }
     progress.done();

@@ -1,7 +1,8 @@
 // Perplexity and KL divergence by llama-perplexity's conventions (tools/perplexity/perplexity.cpp):
 // each window is evaluated from an empty state; the logits of positions nCtx/2 .. nCtx-2 score the
 // next token (nCtx/2 - 1 tokens per window); PPL = exp(mean NLL), its error = PPL × sqrt(var(NLL)/(N-1)).
-import type { Session } from '../model/model.js';
+import type { GraphHooks, Session } from '../model/model.js';
+import { ScoreHead, type ScoredRow, type ScoreOptions } from './score-graph.js';
 
 /** log softmax of one row at `target`, and the row's log-sum-exp (float64). */
 export function logSoftmaxAt(row: Float32Array, target: number): number {
@@ -38,15 +39,14 @@ export class NllStats {
   }
 }
 
-/** Scores one window (fresh state); calls `onRow(position, logitsRow)` for each scored position. */
-export function scoreWindow(s: Session, window: number[], stats: NllStats, onRow?: (pos: number, row: Float32Array) => void): void {
+/**
+ * Scores one window (fresh state) at llama-perplexity's positions, the log-softmax reduced in the
+ * graph (score-graph.ts); adds each NLL to `stats` and returns the scored rows.
+ */
+export function scoreWindow(s: Session, window: number[], stats: NllStats, opts: ScoreOptions & { hooks?: GraphHooks } = {}): ScoredRow[] {
   s.reset();
-  const positions = scoredPositions(window.length);
-  const { logits } = s.eval(window, { logits: positions });
-  const V = s.model.params.nVocab;
-  positions.forEach((pos, i) => {
-    const row = logits.subarray(i * V, (i + 1) * V);
-    stats.add(-logSoftmaxAt(row, window[pos + 1]!));
-    onRow?.(pos, row);
-  });
+  const head = new ScoreHead(window, opts);
+  s.eval(window, { logits: scoredPositions(window.length), hooks: head.hooks(opts.hooks) });
+  for (const r of head.rows) stats.add(-r.logProb);
+  return head.rows;
 }

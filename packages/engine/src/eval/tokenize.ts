@@ -1,8 +1,11 @@
-// Text → token ids with llama.cpp's own tokenizer (node-llama-cpp, vocabulary-only load), so the
-// ids equal what llama-perplexity and llama-imatrix evaluate: common_tokenize(text, add_special=true,
+// Text → token ids with llama.cpp's own tokenizer (vocabulary-only load), so the ids equal what
+// llama-perplexity and llama-imatrix evaluate: common_tokenize(text, add_special=true,
 // parse_special=false) = BOS first when the vocabulary asks for it, special-token text kept literal.
+// Text files go through libllama directly (llama-vocab.ts); datasets check their vocabulary through
+// node-llama-cpp (withLlamaVocab).
 import { promises as fs } from 'node:fs';
 import { QtkError } from '@qtk/core';
+import { llamaTokenize } from './llama-vocab.js';
 
 export interface Tokenized {
   tokens: number[];
@@ -31,12 +34,9 @@ export function llamaWindowBos(model: import('node-llama-cpp').LlamaModel): numb
   return model.tokens.shouldPrependBosToken && bos !== undefined ? bos : undefined;
 }
 
+/** A text file's ids as llama-perplexity gets them (llama.cpp's tokenizer, called directly: llama-vocab.ts). */
 export async function tokenizeWithLlama(ggufPath: string, text: string): Promise<Tokenized> {
-  return withLlamaVocab(ggufPath, (model) => {
-    const body = Array.from(model.tokenize(text, false), Number);
-    const bos = llamaWindowBos(model);
-    return { tokens: bos !== undefined ? [bos, ...body] : body, bos };
-  });
+  return llamaTokenize(ggufPath, text);
 }
 
 export async function readTextFile(file: string): Promise<string> {

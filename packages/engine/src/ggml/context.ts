@@ -159,6 +159,12 @@ export class GgmlContext {
     return this.wrap(() => this.lib.ggml_get_rows(this.ptr, a.ptr, ids.ptr), type, [a.ne[0], ids.ne[0], ids.ne[1], ids.ne[2]], undefined, 'get_rows');
   }
 
+  /** Index of the largest entry of each row of a matrix [n, rows] → I32 [rows] (the first on ties). */
+  argmax(a: Tensor): Tensor {
+    check(a.type === 'F32' && a.ne[2] === 1 && a.ne[3] === 1 && isContiguousRows(a), 'argmax', () => `${shapeText(a)} must be an f32 matrix with packed rows`);
+    return this.wrap(() => this.lib.ggml_argmax(this.ptr, a.ptr), 'I32', [a.ne[1], 1, 1, 1], undefined, 'argmax');
+  }
+
   // ---- arithmetic
   /** a [K, M, ...] (weights, any type) times b [K, N, ...] → [M, N, ...] f32. */
   mulMat(a: Tensor, b: Tensor): Tensor {
@@ -166,6 +172,13 @@ export class GgmlContext {
     check(b.ne[2] % a.ne[2] === 0 && b.ne[3] % a.ne[3] === 0, 'mul_mat', () => `${shapeText(b)} does not broadcast over ${shapeText(a)}`);
     check(!isTransposed(a), 'mul_mat', () => `first operand ${shapeText(a)} is transposed`);
     return this.wrap(() => this.lib.ggml_mul_mat(this.ptr, a.ptr, b.ptr), 'F32', [a.ne[1], b.ne[1], b.ne[2], b.ne[3]], undefined, 'mul_mat');
+  }
+
+  /** Σ_k a[:, k] ⊗ b[:, k]: a [n, K], b [m, K] → [n, m] f32. */
+  outProd(a: Tensor, b: Tensor): Tensor {
+    check(a.ne[1] === b.ne[1] && b.ne[2] % a.ne[2] === 0 && b.ne[3] % a.ne[3] === 0, 'out_prod', () => `${shapeText(a)} and ${shapeText(b)} differ in ne1 or do not broadcast`);
+    check(!isTransposed(a), 'out_prod', () => `first operand ${shapeText(a)} is transposed`);
+    return this.wrap(() => this.lib.ggml_out_prod(this.ptr, a.ptr, b.ptr), 'F32', [a.ne[0], b.ne[0], b.ne[2], b.ne[3]], undefined, 'out_prod');
   }
 
   private binary(op: 'add' | 'sub' | 'mul' | 'div', a: Tensor, b: Tensor): Tensor {
@@ -180,10 +193,10 @@ export class GgmlContext {
   mul(a: Tensor, b: Tensor): Tensor { return this.binary('mul', a, b); }
   div(a: Tensor, b: Tensor): Tensor { return this.binary('div', a, b); }
 
-  private unary(op: 'sqr' | 'sqrt' | 'exp' | 'neg' | 'silu' | 'sigmoid' | 'softplus', a: Tensor): Tensor {
+  private unary(op: 'sqr' | 'sqrt' | 'exp' | 'log' | 'neg' | 'silu' | 'sigmoid' | 'softplus', a: Tensor): Tensor {
     check(isContiguousN(a, 1), op, () => `${shapeText(a)} needs packed rows and planes`);
     const fn = {
-      sqr: this.lib.ggml_sqr, sqrt: this.lib.ggml_sqrt, exp: this.lib.ggml_exp, neg: this.lib.ggml_neg,
+      sqr: this.lib.ggml_sqr, sqrt: this.lib.ggml_sqrt, exp: this.lib.ggml_exp, log: this.lib.ggml_log, neg: this.lib.ggml_neg,
       silu: this.lib.ggml_silu, sigmoid: this.lib.ggml_sigmoid, softplus: this.lib.ggml_softplus,
     }[op];
     return this.wrap(() => fn(this.ptr, a.ptr), a.type, [...a.ne], undefined, op);
@@ -191,6 +204,7 @@ export class GgmlContext {
   sqr(a: Tensor): Tensor { return this.unary('sqr', a); }
   sqrt(a: Tensor): Tensor { return this.unary('sqrt', a); }
   exp(a: Tensor): Tensor { return this.unary('exp', a); }
+  log(a: Tensor): Tensor { return this.unary('log', a); }
   neg(a: Tensor): Tensor { return this.unary('neg', a); }
   silu(a: Tensor): Tensor { return this.unary('silu', a); }
   sigmoid(a: Tensor): Tensor { return this.unary('sigmoid', a); }

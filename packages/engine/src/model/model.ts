@@ -18,6 +18,8 @@ export interface LoadOptions extends BackendOptions {
   backend?: Backend;
   /** CPU: keep eligible quantized matmul weights in llama.cpp's repacked layout (default true). */
   repack?: boolean;
+  /** CPU: map the file and use its bytes in place (default true); false copies them into memory of our own. */
+  mmap?: boolean;
 }
 
 export class Model {
@@ -39,7 +41,7 @@ export class Model {
       const specs = params.arch === 'qwen3' ? qwen3WeightSpecs(params) : qwen35WeightSpecs(params);
       const backend = opts.backend ?? Backend.create(opts);
       try {
-        const weights = await loadWeights(reader, backend, specs, { repack: opts.repack });
+        const weights = await loadWeights(reader, backend, specs, { repack: opts.repack, mmap: opts.mmap });
         return new Model(path, params, backend, !opts.backend, weights);
       } catch (e) {
         if (!opts.backend) backend.free();
@@ -99,6 +101,14 @@ export type LogitsWanted = 'all' | 'last' | 'none' | readonly number[];
 export interface GraphHooks {
   /** Returns a replacement for w·x, or nothing to keep the plain matmul. Tensors to read later go in b.effects. */
   mm?: (b: BuildCtx, w: Tensor, x: Tensor, name: string) => Tensor | void;
+  /**
+   * Takes the chunk's logits [vocab, n] (the requested positions, in order; `positions` relative to the
+   * tokens of `eval`) to reduce them in the graph; tensors to read later go in b.effects. With this hook
+   * the logits are not read back: `eval` returns none.
+   */
+  logits?: (b: BuildCtx, logits: Tensor, positions: readonly number[]) => void;
+  /** Runs once the chunk's graph has memory, before it computes: the place to set inputs the hooks added. */
+  beforeCompute?: (backend: Backend) => void;
   /** Runs after the chunk's graph computed, while its tensors are still alive. */
   afterCompute?: (backend: Backend) => void;
 }
@@ -174,14 +184,15 @@ export class Session {
     const positions = want === 'all' ? [...Array(T).keys()] : want === 'last' ? (T > 0 ? [T - 1] : []) : want === 'none' ? [] : [...want];
     for (const q of positions) if (!Number.isInteger(q) || q < 0 || q >= T) throw new RangeError(`logit position ${q} outside 0..${T - 1}`);
     const sorted = [...new Set(positions)].sort((a, b) => a - b);
-    const logits = new Float32Array(positions.length * p.nVocab);
+    const reduced = opts.hooks?.logits !== undefined;
+    const logits = new Float32Array(reduced ? 0 : positions.length * p.nVocab);
     const rowOf = new Map<number, number[]>();
     positions.forEach((q, i) => rowOf.set(q, [...(rowOf.get(q) ?? []), i]));
     for (let start = 0; start < T; start += this.nBatch) {
       const len = Math.min(this.nBatch, T - start);
       const outs = sorted.filter((q) => q >= start && q < start + len);
-      const chunkLogits = this.evalChunk(Array.from({ length: len }, (_, i) => tokens[start + i]!), outs.map((q) => q - start), opts.hooks);
-      outs.forEach((q, j) => {
+      const chunkLogits = this.evalChunk(Array.from({ length: len }, (_, i) => tokens[start + i]!), start, outs.map((q) => q - start), opts.hooks);
+      if (!reduced) outs.forEach((q, j) => {
         for (const row of rowOf.get(q)!) logits.set(chunkLogits.subarray(j * p.nVocab, (j + 1) * p.nVocab), row * p.nVocab);
       });
       opts.afterChunk?.(start, len);
@@ -189,7 +200,7 @@ export class Session {
     return { logits, positions };
   }
 
-  private evalChunk(tokens: number[], outRows: number[], hooks?: GraphHooks): Float32Array {
+  private evalChunk(tokens: number[], start: number, outRows: number[], hooks?: GraphHooks): Float32Array {
     const m = this.model;
     const p = m.params;
     const T = tokens.length;
@@ -219,6 +230,10 @@ export class Session {
         let h = rmsNormW(b, x, m.tensor('output_norm.weight'), p.eps);
         if (outIds) h = g.getRows(h, outIds);
         out = b.mm(m.outputWeight, h, m.weights.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight');
+        if (hooks?.logits) {
+          hooks.logits(b, out, outRows.map((r) => start + r));
+          out = undefined;
+        }
       }
       // state writes first, then the logits, so nothing of this chunk is left unevaluated
       // inputs are expanded too, so the allocator gives them memory even when no layer reads them
@@ -234,6 +249,7 @@ export class Session {
       be.setData(pos, posData);
       be.setData(mask, causalMask(nPast, T));
       if (outIds) be.setData(outIds, Int32Array.from(outRows));
+      hooks?.beforeCompute?.(be);
       this.runner.compute(gf);
       this.past += T;
       hooks?.afterCompute?.(be);

@@ -1,12 +1,14 @@
-// Streams a GGUF's weights, tensor by tensor, into backend buffers. Each tensor's shape is checked
-// against the architecture's table first, so a malformed file is an error, not an abort. On CPU,
-// matmul weights whose type and shape the repacking kernels take go into the CPU_REPACK buffer,
-// as llama.cpp loads them (same kernels, hence same numerics and speed).
+// A GGUF's weights on a backend. Each tensor's shape is checked against the architecture's table
+// first, so a malformed file is an error, not an abort. On CPU, as llama.cpp's loader: the file is
+// mapped and the tensors point into the mapping (no copy; the page cache holds them), and matmul
+// weights whose type and shape the repacking kernels take are copied into the CPU_REPACK buffer
+// (same kernels, hence same numerics and speed). Other devices get the bytes streamed in pieces.
 import { createProgress, fileError, GGML_TYPES, type GgufReader } from '@qtk/core';
-import type { Backend, BackendBuffer } from '../ggml/backend.js';
+import { BackendBuffer, type Backend } from '../ggml/backend.js';
 import { GgmlContext } from '../ggml/context.js';
 import { koffi, quietGgml, type Ptr } from '../ggml/lib.js';
-import type { Tensor } from '../ggml/tensor.js';
+import { MappedFile } from '../ggml/mmap.js';
+import { nbytes, type Tensor } from '../ggml/tensor.js';
 
 export interface WeightSpec {
   name: string;
@@ -23,15 +25,21 @@ export interface LoadedWeights {
   bytes: number;
   /** Names of the weights held in CPU_REPACK layout (readable by mul_mat only). */
   repacked: Set<string>;
+  /** The file mapping the other CPU weights point into (read-only: writing into them faults), if mapped. */
+  mapped?: MappedFile;
   free(): void;
 }
 
 export interface LoadWeightsOptions {
   /** Put eligible matmul weights in the CPU_REPACK buffer (default true; trainers that need OUT_PROD pass false). */
   repack?: boolean;
+  /** CPU: point the weights into a read-only mapping of the file instead of copying them (default true). */
+  mmap?: boolean;
 }
 
 const PIECE = 64 * 1024 * 1024;
+/** enum ggml_backend_buffer_usage */
+const BUFFER_USAGE_WEIGHTS = 1;
 /** Offset of `extra` in struct ggml_tensor (ggml.h, 64-bit; verified by the ggml-ffi probe's step6). */
 const TENSOR_EXTRA_OFFSET = 320;
 
@@ -55,6 +63,26 @@ function repackable(backend: Backend, buft: Ptr, type: keyof typeof GGML_TYPES, 
     }
   } finally {
     ctx.free();
+  }
+}
+
+/** One CPU buffer over the whole mapping, each tensor at its bytes in the file. */
+function placeOnMapping(backend: Backend, m: MappedFile, placed: [Tensor, number][]): BackendBuffer {
+  const lib = backend.lib;
+  const buf = lib.ggml_backend_cpu_buffer_from_ptr(m.base, m.size) as Ptr | null;
+  if (!buf) throw new Error(`ggml_backend_cpu_buffer_from_ptr failed for ${m.path}`);
+  const out = new BackendBuffer(lib, buf);
+  try {
+    lib.ggml_backend_buffer_set_usage(buf, BUFFER_USAGE_WEIGHTS);
+    for (const [t, offset] of placed) {
+      if (offset + nbytes(t) > m.size) throw new Error(`${m.path}: tensor data at ${offset} runs past the file's ${m.size} bytes`);
+      const st = lib.ggml_backend_tensor_alloc(buf, t.ptr, m.at(offset)) as number;
+      if (st !== 0) throw new Error(`ggml_backend_tensor_alloc failed (${st}) for a tensor of ${m.path}`);
+    }
+    return out;
+  } catch (e) {
+    out.free();
+    throw e;
   }
 }
 
@@ -83,9 +111,11 @@ export async function loadWeights(r: GgufReader, backend: Backend, specs: readon
   const contexts: GgmlContext[] = [];
   const buffers: BackendBuffer[] = [];
   const repacked = new Set(groups[1]!.map((s) => s.name));
+  const mapped = backend.isCpu && opts.mmap !== false ? MappedFile.open(r.path, { populate: true }) : undefined;
   const free = () => {
     buffers.forEach((b) => b.free());
     contexts.forEach((c) => c.free());
+    mapped?.unmap();
   };
   try {
     groups.forEach((group, gi) => {
@@ -93,11 +123,23 @@ export async function loadWeights(r: GgufReader, backend: Backend, specs: readon
       const ctx = new GgmlContext(backend.lib, group.length);
       contexts.push(ctx);
       for (const s of group) tensors.set(s.name, ctx.newTensor(r.tensor(s.name).type, s.ne, s.name));
-      buffers.push(gi === 0 ? backend.allocContext(ctx) : backend.allocContextIn(ctx, buft!));
+      if (gi === 0 && mapped) buffers.push(placeOnMapping(backend, mapped, group.map((s) => [tensors.get(s.name)!, r.tensor(s.name).absoluteOffset])));
+      else buffers.push(gi === 0 ? backend.allocContext(ctx) : backend.allocContextIn(ctx, buft!));
     });
-    const total = present.reduce((a, s) => a + r.tensor(s.name).byteLength, 0);
-    const progress = createProgress({ title: 'loading weights', total, kind: 'bytes' });
+    const copied = mapped ? groups[1]! : present;
+    const total = copied.reduce((a, s) => a + r.tensor(s.name).byteLength, 0);
+    const progress = createProgress({ title: mapped ? 'repacking weights' : 'loading weights', total, kind: 'bytes' });
     try {
+      if (mapped) {
+        for (const s of copied) {
+          const info = r.tensor(s.name);
+          quietGgml(backend.lib, () => backend.lib.ggml_backend_tensor_set_ptr(tensors.get(s.name)!.ptr, mapped.at(info.absoluteOffset), 0, info.byteLength));
+          // the repacked copy is what is read from now on
+          mapped.release(info.absoluteOffset, info.byteLength);
+          progress.tick(info.byteLength, s.name);
+        }
+        return { tensors, buffers, contexts, bytes: present.reduce((a, s) => a + r.tensor(s.name).byteLength, 0), repacked, mapped, free };
+      }
       for (const s of present) {
         const info = r.tensor(s.name);
         const t = tensors.get(s.name)!;
