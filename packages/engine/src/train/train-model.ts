@@ -70,6 +70,7 @@ const LOGITS_PER_CHUNK = 1 << 24;
 export class LoraTrainModel {
   private readonly runner: GraphRunner;
   private readonly headRunner: GraphRunner;
+  private labelBuf: Float32Array | undefined;
   private freed = false;
 
   private constructor(
@@ -411,9 +412,11 @@ export class LoraTrainModel {
         const xs = new Float32Array(E * n);
         rows.forEach((t, i) => xs.set(xL.subarray(t * E, (t + 1) * E), i * E));
         be.setData(x, xs);
-        const lab = new Float32Array(V * n);
+        // one host one-hot buffer per model, cleared after use: the chunk's labels are its largest host array
+        const lab = (this.labelBuf ??= new Float32Array(V * this.lossChunk)).subarray(0, V * n);
         rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 1));
         be.setData(labels, lab);
+        rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 0));
         if (withGrad) lib.ggml_graph_reset(gf);
         this.headRunner.compute(gf);
         const l = be.getF32(loss)[0]!;
