@@ -108,14 +108,14 @@ export function ggufToHf(w: Float32Array, t: Pick<LoraTarget, 'inFeatures' | 'ou
   return out;
 }
 
-/** A copy of `src` (loaded as `model`) with every quantized tensor written as its dequantized f32 values. */
+/** A copy of `src` (loaded as `model`) with every non-f32 weight written as its f32 values. */
 export async function dequantizedGguf(model: Model, src: string, dst: string): Promise<void> {
   const r = await GgufReader.open(src);
   const w = await GgufWriter.create(dst, { overwrite: true });
   try {
     for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
     // tensors the engine does not load (the MTP block) are copied as they are
-    const deq = (t: { name: string; type: string }) => t.type !== 'F32' && t.type !== 'F16' && t.type !== 'BF16' && model.weights.tensors.has(t.name);
+    const deq = (t: { name: string; type: string }) => t.type !== 'F32' && t.type !== 'I32' && model.weights.tensors.has(t.name);
     for (const t of r.tensors) w.addTensorInfo(t.name, [...t.ne], deq(t) ? 'F32' : t.type);
     for (const t of r.tensors) {
       if (!deq(t)) await w.writeTensorData(t.name, await r.readTensor(t));
