@@ -106,10 +106,10 @@ export class LoraTrainModel {
       await r.close();
     }
     if (targets.length === 0) throw new QtkError(`LoRA targets ${JSON.stringify(lora.targets)} select no module of this ${p.arch} model. Use attn, gdn, mlp or module names it has.`);
-    for (const t of targets) {
-      if (model.weights.repacked.has(t.tensor)) {
-        throw new QtkError(`${model.path}: ${t.tensor} is held in the CPU_REPACK layout, which the backward pass cannot read. Load the model with { repack: false } for training.`);
-      }
+    // every frozen matmul is differentiated w.r.t. its input (OUT_PROD), which cannot read the repacked layout
+    const repacked = [...model.weights.repacked];
+    if (repacked.length > 0) {
+      throw new QtkError(`${model.path}: ${repacked.length} weights (e.g. ${repacked[0]}) are held in the CPU_REPACK layout, which the backward pass cannot read. Load the model with { repack: false } for training.`);
     }
     const config = { rank: lora.rank, alpha: lora.alpha, rslora: lora.rslora ?? false, dropout: lora.dropout ?? 0, seed: lora.seed ?? 0, targets: lora.targets };
     const ctx = new GgmlContext(model.backend.lib, 2 * targets.length);
