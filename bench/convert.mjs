@@ -5,6 +5,7 @@
 // Needs the packages built (`npm run build`, or tsc in core, fixtures, convert, cli) and GNU time.
 // Usage: node bench/convert.mjs [--dir /tmp/qtk-bench-convert] [--layers 16] [--hidden 2048] [--keep]
 // Appends one block to bench/RESULTS.md.
+import { runStats } from './stats.mjs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -43,15 +44,18 @@ if (tensorBytes < 2e9) throw new Error(`the checkpoint is ${(tensorBytes / 1e9).
 /** Runs a command under GNU time, twice (a shared machine is noisy): the faster wall time, the larger peak RSS in MB. */
 function timed(cmd, argv, cleanup = () => {}) {
   let best;
+  const secsAll = [];
   for (let i = 0; i < 2; i++) {
     cleanup();
     execFileSync('sync');
     const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...argv], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
     const [secs, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    secsAll.push(secs);
     best = best === undefined ? { seconds: secs, rssMB: kb / 1024 } : { seconds: Math.min(best.seconds, secs), rssMB: Math.max(best.rssMB, kb / 1024) };
   }
-  return best;
+  const st = runStats(secsAll);
+  return { ...best, median: st.median, min: st.min, max: st.max };
 }
 
 const loadAtStart = os.loadavg()[0];
@@ -83,9 +87,9 @@ const lines = [
   '',
   'Each row: best wall time of 2 runs (the larger peak RSS of the two), `sync` before each.',
   '',
-  '| run | wall s | MB/s (input bytes / wall) | peak RSS MB | output GB |',
-  '| --- | ---: | ---: | ---: | ---: |',
-  ...runs.map((r) => `| ${r.what} | ${r.seconds.toFixed(1)} | ${(tensorBytes / 1e6 / r.seconds).toFixed(0)} | ${r.rssMB.toFixed(0)} | ${(r.outBytes / 1e9).toFixed(2)} |`),
+  '| run | wall s (best) | median s (min–max) | MB/s (input bytes / best wall) | peak RSS MB | output GB |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ...runs.map((r) => `| ${r.what} | ${r.seconds.toFixed(1)} | ${r.median.toFixed(1)} (${r.min.toFixed(1)}–${r.max.toFixed(1)}) | ${(tensorBytes / 1e6 / r.seconds).toFixed(0)} | ${r.rssMB.toFixed(0)} | ${(r.outBytes / 1e9).toFixed(2)} |`),
 ];
 console.log(lines.join('\n'));
 appendFileSync(path.join(repo, 'bench/RESULTS.md'), lines.join('\n') + '\n');

@@ -5,6 +5,7 @@
 // the best of --runs timed passes of --tokens tokens from an empty state; only the last token's logits
 // are taken on both sides (as llama-bench pp). Needs `npm run build` (packages' dist).
 // Usage: node bench/engine.mjs [--threads N] [--tokens 512] [--runs 2] [--arch qwen3_5|qwen3] [--keep DIR]
+import { formatStats, runStats } from './stats.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,10 +51,11 @@ async function engineRate(gguf) {
   const s = m.session({ nCtx: nTok, nBatch: nTok });
   const once = () => { s.reset(); s.eval(tokens, { logits: 'last' }); };
   once();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) best = Math.min(best, await time(once));
+  const secs = [];
+  for (let i = 0; i < runs; i++) secs.push(await time(once));
   s.free(); m.free();
-  return nTok / best;
+  console.log(`qtk engine ${path.basename(gguf)}: ${formatStats(secs)}`);
+  return nTok / runStats(secs).best;
 }
 
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
@@ -63,10 +65,11 @@ async function llamaRate(gguf) {
   const seq = ctx.getSequence();
   const once = async () => { await seq.clearHistory(); await seq.evaluateWithoutGeneratingNewTokens(tokens); };
   await once();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) best = Math.min(best, await time(once));
+  const secs = [];
+  for (let i = 0; i < runs; i++) secs.push(await time(once));
   await ctx.dispose(); await model.dispose();
-  return nTok / best;
+  console.log(`llama.cpp ${path.basename(gguf)}: ${formatStats(secs)}`);
+  return nTok / runStats(secs).best;
 }
 
 try {

@@ -9,6 +9,7 @@
 // Usage: node bench/quantize.mjs [--threads N] [--presets Q8_0,Q4_K_M,IQ4_XS] [--repeat N] [--dir /tmp/qtk-bench] [--keep]
 // With --repeat N the two sides alternate (qtk first on odd runs, llama.cpp first on even ones) and the
 // fastest run of each counts: the host is shared, so single runs are noisy.
+import { formatStats, runStats } from './stats.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -147,6 +148,7 @@ const rows = [];
 for (const preset of args.presets.split(',')) {
   const outQ = path.join(args.dir, `qtk-${preset}.gguf`), outL = path.join(args.dir, `llama-${preset}.gguf`);
   let qtkS = Infinity, llamaS = Infinity;
+  const qtkRuns = [], llamaRuns = [];
   const runQtk = async () => {
     // qtk's writer fsyncs before its rename, so its time already covers getting the output to disk. Each side
     // starts without the previous run's output: freeing that file's blocks is not quantizing (and cost
@@ -156,7 +158,8 @@ for (const preset of args.presets.split(',')) {
     const t0 = performance.now();
     const r = spawnSync(process.execPath, [QTK_CLI, 'quantize', input, outQ, '--type', preset, '--threads', String(threads), '--force'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`qtk quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
-    qtkS = Math.min(qtkS, (performance.now() - t0) / 1000);
+    qtkRuns.push((performance.now() - t0) / 1000);
+    qtkS = Math.min(qtkS, qtkRuns.at(-1));
   };
   const runRef = () => {
     // qtk's writer fsyncs before its rename; llama.cpp only closes the stream. `sync` after llama.cpp puts
@@ -167,16 +170,19 @@ for (const preset of args.presets.split(',')) {
     const r = runLlama(preset, outL);
     spawnSync('sync');
     if (r.status !== 0) throw new Error(`llama.cpp quantize failed:\n${(r.stderr ?? '').slice(-2000)}`);
-    llamaS = Math.min(llamaS, (performance.now() - t0) / 1000);
+    llamaRuns.push((performance.now() - t0) / 1000);
+    llamaS = Math.min(llamaS, llamaRuns.at(-1));
   };
   for (let rep = 0; rep < Number(args.repeat); rep++) {
     if (rep % 2 === 0) { await runQtk(); runRef(); } else { runRef(); await runQtk(); }
   }
   const same = await sameTensors(outQ, outL);
-  const row = { preset, qtkS, llamaS, qtkMBs: inBytes / 1e6 / qtkS, llamaMBs: inBytes / 1e6 / llamaS, ratio: llamaS / qtkS, same };
+  const row = { preset, qtkS, llamaS, qtkMBs: inBytes / 1e6 / qtkS, llamaMBs: inBytes / 1e6 / llamaS, ratio: llamaS / qtkS, same, qtkRuns, llamaRuns };
   rows.push(row);
+  console.log(`${preset.padEnd(7)} qtk ${formatStats(qtkRuns)}; llama.cpp ${formatStats(llamaRuns)}`);
   console.log(`${preset.padEnd(7)} qtk ${row.qtkMBs.toFixed(1)} MB/s (${qtkS.toFixed(1)} s)  llama.cpp ${row.llamaMBs.toFixed(1)} MB/s (${llamaS.toFixed(1)} s)  ratio ${row.ratio.toFixed(2)}×  tensors: ${same}`);
   if (!args.keep) { rmSync(outQ, { force: true }); rmSync(outL, { force: true }); }
 }
-console.log('\n| preset | qtk MB/s | llama.cpp MB/s | ratio (qtk / llama.cpp) | output tensors |\n| --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(`| ${r.preset} | ${r.qtkMBs.toFixed(1)} | ${r.llamaMBs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.same} |`);
+console.log('\n| preset | qtk MB/s (best) | llama.cpp MB/s (best) | ratio (qtk / llama.cpp) | qtk s: median (min–max) | llama.cpp s: median (min–max) | output tensors |\n| --- | --- | --- | --- | --- | --- | --- |');
+const med = (runs) => { const r = runStats(runs); return `${r.median.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})`; };
+for (const r of rows) console.log(`| ${r.preset} | ${r.qtkMBs.toFixed(1)} | ${r.llamaMBs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${med(r.qtkRuns)} | ${med(r.llamaRuns)} | ${r.same} |`);

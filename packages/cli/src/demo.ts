@@ -1,5 +1,6 @@
 // `npm run demo`: the whole pipeline on a tiny generated qwen3_5 model, with this repository as the
-// codebase. Each stage runs the real `qtk` command, as a user would, and prints what it did.
+// codebase. Each `$ npx qtk …` line is the real command, run as a user runs it from the repository
+// root (paste it there to repeat a stage); the two stages that are library calls say so.
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -11,7 +12,8 @@ const qtkBin = path.join(here, 'main.js');
 const work = path.join(repoRoot, '.qtk', 'demo');
 
 function qtk(args: string[], opts: { quietOutput?: boolean } = {}): string {
-  console.log(`\n$ qtk ${args.join(' ')}`);
+  const shown = args.map((a) => (path.isAbsolute(a) ? path.relative(repoRoot, a) || '.' : a));
+  console.log(`\n$ npx qtk ${shown.join(' ')}`);
   const started = performance.now();
   const r = spawnSync(process.execPath, [qtkBin, ...args], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 256 << 20 });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
@@ -33,7 +35,7 @@ async function serveAndAsk(model: string): Promise<void> {
   const { startServer } = await import('@qtk/serve');
   const { default: OpenAI } = await import('openai');
   const server = await startServer({ model, port: 0, parallel: 1, ctx: 512 });
-  console.log(`$ qtk serve ${path.relative(repoRoot, model)}   → listening on ${server.url}`);
+  console.log(`(library call: startServer from @qtk/serve, which is what \`npx qtk serve ${path.relative(repoRoot, model)} --port 0\` runs; the demo keeps the server in-process to ask it a question) → listening on ${server.url}`);
   try {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed' });
     const question = 'Write a haiku about quantization.';
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       arch: 'qwen3_5', outDir: hfDir, seed: 1, layers: 4, hidden: 256, intermediate: 512,
       heads: 4, kvHeads: 2, headDim: 64, linearKeyHeads: 2, linearValueHeads: 6, linearKeyHeadDim: 128, linearValueHeadDim: 128,
     });
+    console.log('(library call: generateFixture from @qtk/fixtures; qtk has no command for test checkpoints)');
     console.log(`wrote ${path.relative(repoRoot, fx.dir)}: ${fx.tensorCount} tensors, ${(fx.bytes / 1e6).toFixed(1)} MB`);
     console.log('  4 layers (3 Gated DeltaNet : 1 gated attention), GQA, V heads = 3 × K heads, MTP block, vision tensors, bf16, 2 shards, real Qwen3 tokenizer');
   });

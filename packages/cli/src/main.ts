@@ -4,6 +4,7 @@ import './threadpool.js'; // first: before anything touches libuv's pool
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { COMMANDS } from './commands/index.js';
+import { interrupting } from '@qtk/core';
 import { reportFatal } from './report.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
 // never finish (e.g. a worker pool of NaN threads): that is a failure, never a silent exit 0.
 let settled = false;
 process.on('beforeExit', () => {
-  if (settled) return;
+  if (settled || interrupting()) return;
   console.error('qtk: the command stopped before finishing its work (nothing left to wait for), so it failed; no output was completed. Please report it with the command you ran.');
   process.exit(1);
 });

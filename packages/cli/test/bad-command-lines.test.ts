@@ -3,37 +3,18 @@
 // folder byte-for-byte as it was (no output, no temp file, no replaced input).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateFixture } from '@qtk/fixtures';
+import { snapshot } from './dir-snapshot.js';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/qtk.js');
 
 function qtk(cwd: string, args: readonly string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, CI: 'true' } });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Every entry under dir (dot files and folders included) with its type, size and content hash. */
-async function snapshot(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(rel: string): Promise<void> {
-    for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      const abs = path.join(dir, r);
-      if (e.isSymbolicLink()) out.push(`${r} -> ${await fs.readlink(abs)}`);
-      else if (e.isDirectory()) { out.push(`${r}/`); await walk(r); }
-      else {
-        const st = await fs.stat(abs);
-        out.push(`${r} ${st.size} ${st.ino} ${createHash('sha256').update(await fs.readFile(abs)).digest('hex')}`);
-      }
-    }
-  }
-  await walk('');
-  return out.sort();
 }
 
 type Case = [args: string[], names: RegExp];

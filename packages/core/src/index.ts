@@ -12,5 +12,6 @@ export * from './gguf/index.js';
 export * from './inspect.js';
 export * from './arch/index.js';
 export * from './tokenizer/index.js';
+export * from './memory/index.js';
 export * from './lora/index.js';
 export * from './memory/training.js';

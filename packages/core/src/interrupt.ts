@@ -62,7 +62,7 @@ export function createInterruptPolicy(deps: InterruptPolicyDeps) {
     deps.source.removeListener('SIGTERM', listeners.SIGTERM);
   }
 
-  return function onInterrupt(cleanup: InterruptCleanup, what: string): () => void {
+  function onInterrupt(cleanup: InterruptCleanup, what: string): () => void {
     const entry: Entry = { cleanup, what };
     if (entries.size === 0 && handling === null) install();
     entries.add(entry);
@@ -70,15 +70,21 @@ export function createInterruptPolicy(deps: InterruptPolicyDeps) {
       if (!entries.delete(entry)) return;
       if (entries.size === 0 && handling === null) uninstall();
     };
-  };
+  }
+  /** The signal being handled, once one arrived: the work's own failure (its files were just removed) is then not reported. */
+  const interrupting = (): InterruptSignal | null => handling;
+  return { onInterrupt, interrupting };
 }
 
 /**
  * Registers a cleanup for SIGINT/SIGTERM while long work runs; returns `off`, to call (in a
  * `finally`) when the work is done. `what` names the work in the one-line message ("quantize").
  */
-export const onInterrupt = createInterruptPolicy({
+const processPolicy = createInterruptPolicy({
   source: process,
   exit: (code) => process.exit(code),
   log: (line) => process.stderr.write(`${line}\n`),
 });
+export const onInterrupt = processPolicy.onInterrupt;
+/** Non-null while a SIGINT/SIGTERM is being handled: a top-level error report should then stay silent. */
+export const interrupting = processPolicy.interrupting;

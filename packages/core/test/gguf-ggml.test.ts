@@ -19,6 +19,11 @@ function ggmlBaseLib(): string | undefined {
   return undefined;
 }
 const LIB = ggmlBaseLib();
+// On linux-x64 the library ships with node-llama-cpp: missing means a broken install, which fails
+// here unless QTK_ALLOW_NO_GGML=1 says to skip these oracle tests.
+if (!LIB && process.platform === 'linux' && process.arch === 'x64' && process.env['QTK_ALLOW_NO_GGML'] !== '1') {
+  throw new Error('libggml-base.so of @node-llama-cpp/linux-x64 not found: run npm ci (or set QTK_ALLOW_NO_GGML=1 to skip the ggml oracle tests)');
+}
 
 let bound: ReturnType<typeof bindGgufOnce> | undefined;
 function bindGguf(lib: string) {

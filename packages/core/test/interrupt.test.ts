@@ -10,9 +10,10 @@ function harness() {
   const source = new EventEmitter();
   const exits: number[] = [];
   const lines: string[] = [];
-  const on = createInterruptPolicy({ source, exit: (c) => void exits.push(c), log: (l) => void lines.push(l) });
+  const policy = createInterruptPolicy({ source, exit: (c) => void exits.push(c), log: (l) => void lines.push(l) });
+  const on = policy.onInterrupt;
   const settle = () => new Promise((r) => setTimeout(r, 10));
-  return { source, exits, lines, on, settle };
+  return { source, exits, lines, on, settle, policy };
 }
 
 describe('onInterrupt policy', () => {
@@ -41,7 +42,9 @@ describe('onInterrupt policy', () => {
     const h = harness();
     let release!: () => void;
     h.on(() => new Promise<void>((r) => { release = r; }), 'imatrix');
+    expect(h.policy.interrupting()).toBeNull();
     h.source.emit('SIGTERM');
+    expect(h.policy.interrupting()).toBe('SIGTERM');
     h.source.emit('SIGINT');
     expect(h.exits).toEqual([130]);
     release();

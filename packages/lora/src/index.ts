@@ -1,2 +1,2 @@
-// @qtk/lora: dataset builder, trainer, adapter formats, merge.
+// @qtk/lora: the dataset builder (a repository to tokenized, packed Arrow splits).
 export * from './dataset/index.js';

@@ -96,8 +96,10 @@ function tsQuantizer(): RowQuantizer {
 /** 'auto': ggml when its prebuilt library loads, else the TS codecs. */
 export function createRowQuantizer(engine: 'auto' | EngineName, threads: number): RowQuantizer {
   if (engine === 'ts') return tsQuantizer();
-  const g = loadGgmlQuantizer();
-  if (g) return nativeQuantizer(g, Math.max(1, threads));
-  if (engine === 'ggml') throw new Error('ggml engine requested, but no prebuilt libggml-base was found for this platform');
-  return tsQuantizer();
+  if (engine === 'ggml') return nativeQuantizer(loadGgmlQuantizer(), Math.max(1, threads));
+  try {
+    return nativeQuantizer(loadGgmlQuantizer(), Math.max(1, threads));
+  } catch {
+    return tsQuantizer(); // same bytes, slower; quantizeGguf prints a notice
+  }
 }

@@ -15,3 +15,9 @@ export {
   quantizeGguf, quantizeMain, formatQuantizeReport, defaultOutputPath, parseTensorTypes, resolvePreset,
   type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs,
 } from './quantize-gguf.js';
+export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
+export { loadModelDescription } from './plan/source.js';
+export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
+export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
+export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
+export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';

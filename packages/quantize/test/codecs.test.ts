@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPES, type GgmlTypeName } from '@qtk/core';
 import { CODECS } from '../src/codecs/index.js';
-import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
+import { ggmlOrOptOut } from './ggml-or-optout.js';
 import { importanceWeights, rng, testMatrix } from './rows.js';
 
-const ggml = loadGgmlQuantizer();
+const ggml = ggmlOrOptOut();
 const TYPES: GgmlTypeName[] = ['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_K', 'IQ4_NL', 'IQ4_XS'];
 const N_PER_ROW = 512;
 const ROWS_PER_KIND = 12;

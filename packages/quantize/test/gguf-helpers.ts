@@ -41,6 +41,6 @@ export async function writeModel(
 function encode(type: GgmlTypeName, v: Float32Array, ne0: number): Uint8Array {
   if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFromF32(v, type);
   const out = new Uint8Array((v.length / ne0) * ggmlRowBytes(type, ne0));
-  loadGgmlQuantizer()!.quantizeChunk(type, v, out, v.length / ne0, ne0);
+  loadGgmlQuantizer().quantizeChunk(type, v, out, v.length / ne0, ne0);
   return out;
 }

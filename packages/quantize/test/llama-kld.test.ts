@@ -10,7 +10,7 @@ import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '@qtk/convert';
 import { getLlama, type Llama, type Token } from 'node-llama-cpp';
 import { quantizeGguf } from '../src/quantize-gguf.js';
-import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
+import { ggmlOrOptOut } from './ggml-or-optout.js';
 import { importanceWeights } from './rows.js';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog. In 1905, Einstein published four papers that changed physics.';
@@ -60,7 +60,7 @@ function compare(ref: Map<number, number>[], q: Map<number, number>[]): { kld: n
   return { kld: kld / ref.length, top1: agree / ref.length };
 }
 
-describe.skipIf(loadGgmlQuantizer() === null)('quantized fixture in llama.cpp', () => {
+describe.skipIf(ggmlOrOptOut() === null)('quantized fixture in llama.cpp', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'qtk-qkld-'));
     // hidden 256 so that the k-quants apply to the main matrices (64 would fall back to Q5_0/Q8_0 everywhere)

@@ -11,7 +11,7 @@ import { convertCheckpoint } from '@qtk/convert';
 import { quantizeGguf } from '../src/quantize-gguf.js';
 import { PRESETS, type PresetName } from '../src/presets.js';
 import { llamaModelQuantize } from '../src/native/llama-quantize.js';
-import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
+import { ggmlOrOptOut } from './ggml-or-optout.js';
 import { importanceWeights } from './rows.js';
 
 let dir: string;
@@ -39,7 +39,7 @@ async function diffFiles(a: string, b: string): Promise<string[]> {
   return out;
 }
 
-describe.skipIf(loadGgmlQuantizer() === null)('whole files equal llama.cpp\'s quantizer', () => {
+describe.skipIf(ggmlOrOptOut() === null)('whole files equal llama.cpp\'s quantizer', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'qtk-qoracle-'));
     // hidden 256 (k-quants apply) with GDN value dims 96 (fallbacks apply), 8 layers + MTP, small vocab rows

@@ -8,12 +8,12 @@ import { GgufReader, GgufWriter, QtkError, decodeToF32, encodeFromF32, ggmlRowBy
 import { gguf as hfGguf } from '@huggingface/gguf';
 import { quantizeGguf, defaultOutputPath } from '../src/quantize-gguf.js';
 import { readImatrix } from '../src/imatrix.js';
-import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
+import { ggmlOrOptOut } from './ggml-or-optout.js';
 import { qwen35Layout, type LayoutTensor } from './layouts.js';
 import { writeModel } from './gguf-helpers.js';
 import { importanceWeights } from './rows.js';
 
-const ggml = loadGgmlQuantizer();
+const ggml = ggmlOrOptOut();
 const DIMS = { layers: 4, mtp: true, hidden: 256, ffn: 256, vocab: 32, nHead: 2, nHeadKv: 1, headDim: 64, nVHead: 4, nKHead: 2, vHeadDim: 32, kHeadDim: 32 };
 const KV = { block_count: 5, 'attention.head_count': 2, 'attention.head_count_kv': 1 };
 let dir: string;

@@ -33,7 +33,7 @@ export class Engine {
     if (!existsSync(opts.model)) throw fileError(opts.model, 'model file not found', 'Pass the path of a .gguf model (qtk convert makes one)');
     const loras: LoraSpec[] = opts.lora ?? [];
     for (const l of loras) {
-      if (!existsSync(l.path)) throw fileError(l.path, 'LoRA adapter file not found', 'Pass --lora adapter.gguf[:scale] with an existing GGUF LoRA (qtk lora train writes one)');
+      if (!existsSync(l.path)) throw fileError(l.path, 'LoRA adapter file not found', 'Pass --lora adapter.gguf[:scale] with an existing GGUF LoRA (llama.cpp\'s convert_lora_to_gguf.py writes one from a PEFT adapter)');
       if (!Number.isFinite(l.scale)) throw new QtkError(`--lora ${l.path}: scale ${l.scale} is not a finite number. Use e.g. --lora ${l.path}:0.5.`);
     }
     const parallel = opts.parallel ?? 1;

@@ -1,7 +1,7 @@
 // Qwen3.5 / Qwen3.6 (HF model_type "qwen3_5": Qwen3_5ForConditionalGeneration with the text model under
 // text_config, or Qwen3_5ForCausalLM) → llama.cpp arch "qwen35". Hybrid: every full_attention_interval-th
 // layer is gated full attention, the others Gated DeltaNet; an optional MTP block is appended as the last
-// block. Spec: shared/spec/qwen35-gguf.md sections 2 and 4.
+// block. Spec: docs/architecture.md ("Model format") and llama.cpp's src/models/qwen35.cpp.
 import { baseRename, kvDim, textModelKeys } from './common.js';
 import { fileError } from '../errors.js';
 import type { HParams } from './hparams.js';

@@ -124,18 +124,25 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
   if (!a.force && (await fs.stat(a.output).then(() => true, () => false))) {
     throw new QtkError(`${a.output}: already exists. Pass --force to overwrite it, or choose another -o path.`, { file: a.output });
   }
-  const { windows, nCtx, source } = await windowsFor(a.model, a);
-  const s = await openSession(a.model, a, nCtx);
-  const col = new ImatrixCollector({ processOutput: a.processOutput });
-  const hooks = col.hooks();
-  const stats = new NllStats();
-  const progress = createProgress({ title: 'imatrix', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
   let writer: GgufWriter | undefined;
   // SIGINT/SIGTERM: nothing is on disk until the end; then only the temp file, which is removed.
   const offInterrupt = onInterrupt(async () => {
     await writer?.abort();
     return writer ? `removed the partial ${a.output}` : 'nothing was written';
   }, 'imatrix');
+  let s: Session;
+  let windows: number[][], nCtx: number, source: string;
+  try {
+    ({ windows, nCtx, source } = await windowsFor(a.model, a));
+    s = await openSession(a.model, a, nCtx);
+  } catch (e) {
+    offInterrupt();
+    throw e;
+  }
+  const col = new ImatrixCollector({ processOutput: a.processOutput });
+  const hooks = col.hooks();
+  const stats = new NllStats();
+  const progress = createProgress({ title: 'imatrix', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
   try {
     for (const w of windows) {
       // Each window is one synchronous graph run; yield between them so a signal is seen mid-run.

@@ -11,7 +11,7 @@ function table(rows: string[][]): string {
 
 const n = (x: number) => x.toLocaleString('en-US');
 
-/** Warnings for splits that got no files: `qtk eval` and `qtk lora train` refuse an empty split. */
+/** Warnings for splits that got no files: `qtk eval` refuses an empty split. */
 export function splitWarnings(m: DatasetManifest): string[] {
   const kept = m.files.kept;
   if (kept === 0) return ['warning: no files were kept, so both splits are empty. Check the skip reasons above, --include/--exclude and --max-file-size.'];

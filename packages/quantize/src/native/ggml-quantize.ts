@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { GGML_TYPES, type GgmlTypeName } from '@qtk/core';
+import { GGML_TYPES, QtkError, type GgmlTypeName } from '@qtk/core';
 
 const require = createRequire(import.meta.url);
 
@@ -64,17 +64,23 @@ export function findGgmlBinDir(): string | null {
   return null;
 }
 
-let cached: GgmlQuantizer | null | undefined;
+let cached: GgmlQuantizer | undefined;
 
-/** Load once; null when no prebuilt ggml exists for this platform (callers fall back to the TS codecs). */
-export function loadGgmlQuantizer(): GgmlQuantizer | null {
+/**
+ * Loads ggml's quantizers once. Throws a QtkError with the reason (no prebuilt library for this
+ * platform, or a library that does not bind: a renamed symbol, a wrong ABI), so that a broken
+ * install is never mistaken for "no ggml here".
+ */
+export function loadGgmlQuantizer(): GgmlQuantizer {
   if (cached !== undefined) return cached;
   const binDir = findGgmlBinDir();
-  if (binDir === null) return (cached = null);
+  if (binDir === null) {
+    throw new QtkError(`no prebuilt ${LIB_NAME[process.platform] ?? 'libggml-base'} found for ${process.platform}-${process.arch} (node-llama-cpp's @node-llama-cpp/* binaries). Run npm ci, or set GGML_BIN_DIR to a folder holding it.`);
+  }
   try {
     cached = bind(binDir);
-  } catch {
-    cached = null;
+  } catch (e) {
+    throw new QtkError(`${path.join(binDir, LIB_NAME[process.platform]!)}: cannot bind ggml's quantizers (${(e as Error).message}). Reinstall node-llama-cpp 3.21.1 (npm ci), or point GGML_BIN_DIR at a matching build.`, { cause: e });
   }
   return cached;
 }
