@@ -14,3 +14,4 @@ export * from './arch/index.js';
 export * from './tokenizer/index.js';
 export * from './memory/index.js';
 export * from './lora/index.js';
+export * from './memory/training.js';

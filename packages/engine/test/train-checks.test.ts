@@ -3,11 +3,20 @@
 // llama.cpp's probabilities; the first AdamW step's sign.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Backend, GgmlContext, GraphConsts, GraphRunner, gatedDeltaChunked, LoraTrainModel, Model, referenceGatedDeltaRule, type LoraParam,
+  Backend, GgmlContext, GraphConsts, GraphRunner, gatedDeltaChunked, LoraTrainModel, Model, referenceGatedDeltaRule, validateLoraConfig, type LoraParam,
 } from '../src/index.js';
 import { fixtureGguf, tokenIds, type FixtureGguf } from './helpers.js';
 import { llamaLogProbs } from './llama-oracle.js';
 import { uniform } from './train-helpers.js';
+
+describe('LoRA configuration', () => {
+  it('refuses a bad rank, alpha, dropout or target with a one-line error naming the value', () => {
+    expect(() => validateLoraConfig({ rank: 0, alpha: 1 })).toThrow(/rank 0 must be an integer in 1\.\.4096/);
+    expect(() => validateLoraConfig({ rank: 8, alpha: -1 })).toThrow(/alpha -1/);
+    expect(() => validateLoraConfig({ rank: 8, alpha: 16, dropout: 1 })).toThrow(/dropout 1 must be in \[0, 1\)/);
+    expect(() => validateLoraConfig({ rank: 8, alpha: 16, targets: ['qkv_proj'] })).toThrow(/'qkv_proj' is neither a group/);
+  });
+});
 
 describe('chunked Gated DeltaNet (differentiable) ', () => {
   let be: Backend;

@@ -70,6 +70,7 @@ const LOGITS_PER_CHUNK = 1 << 24;
 export class LoraTrainModel {
   private readonly runner: GraphRunner;
   private readonly headRunner: GraphRunner;
+  private labelBuf: Float32Array | undefined;
   private freed = false;
 
   private constructor(
@@ -105,10 +106,10 @@ export class LoraTrainModel {
       await r.close();
     }
     if (targets.length === 0) throw new QtkError(`LoRA targets ${JSON.stringify(lora.targets)} select no module of this ${p.arch} model. Use attn, gdn, mlp or module names it has.`);
-    for (const t of targets) {
-      if (model.weights.repacked.has(t.tensor)) {
-        throw new QtkError(`${model.path}: ${t.tensor} is held in the CPU_REPACK layout, which the backward pass cannot read. Load the model with { repack: false } for training.`);
-      }
+    // every frozen matmul is differentiated w.r.t. its input (OUT_PROD), which cannot read the repacked layout
+    const repacked = [...model.weights.repacked];
+    if (repacked.length > 0) {
+      throw new QtkError(`${model.path}: ${repacked.length} weights (e.g. ${repacked[0]}) are held in the CPU_REPACK layout, which the backward pass cannot read. Load the model with { repack: false } for training.`);
     }
     const config = { rank: lora.rank, alpha: lora.alpha, rslora: lora.rslora ?? false, dropout: lora.dropout ?? 0, seed: lora.seed ?? 0, targets: lora.targets };
     const ctx = new GgmlContext(model.backend.lib, 2 * targets.length);
@@ -411,9 +412,11 @@ export class LoraTrainModel {
         const xs = new Float32Array(E * n);
         rows.forEach((t, i) => xs.set(xL.subarray(t * E, (t + 1) * E), i * E));
         be.setData(x, xs);
-        const lab = new Float32Array(V * n);
+        // one host one-hot buffer per model, cleared after use: the chunk's labels are its largest host array
+        const lab = (this.labelBuf ??= new Float32Array(V * this.lossChunk)).subarray(0, V * n);
         rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 1));
         be.setData(labels, lab);
+        rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 0));
         if (withGrad) lib.ggml_graph_reset(gf);
         this.headRunner.compute(gf);
         const l = be.getF32(loss)[0]!;
