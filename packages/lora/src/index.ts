@@ -1,2 +1,3 @@
 // @qtk/lora: dataset builder, trainer, adapter formats, merge.
 export * from './dataset/index.js';
+export * from './train/index.js';
