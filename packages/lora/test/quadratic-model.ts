@@ -47,7 +47,7 @@ export class QuadraticModel implements TrainableModel {
     return this.ps;
   }
 
-  setParams(p: readonly { a: Float32Array; b: Float32Array }[]): void {
+  setParams(p: readonly { module: string; a: Float32Array; b: Float32Array }[]): void {
     p.forEach((x, i) => {
       this.ps[i]!.a.set(x.a);
       this.ps[i]!.b.set(x.b);

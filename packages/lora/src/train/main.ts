@@ -166,7 +166,8 @@ export async function loraTrainMain(args: LoraTrainArgs): Promise<TrainRunSummar
   const saveRecord = () => writeFileAtomic(path.join(runDir, RUN_FILES.trainJson), JSON.stringify(record, null, 2) + '\n');
   if (!args.resume) await saveRecord();
 
-  const trainModel = await openTrainModel(model, { targets: info.targets, rank: opts.rank, alpha: opts.alpha, rslora: opts.rslora, dropout: opts.dropout, seed: opts.seed, seqLen, threads: opts.threads, device: opts.device });
+  const spec = opts.targets.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
+  const trainModel = await openTrainModel(model, { targets: spec.includes('all') || spec.length === 0 ? undefined : spec, rank: opts.rank, alpha: opts.alpha, rslora: opts.rslora, dropout: opts.dropout, seed: opts.seed, seqLen, threads: opts.threads, device: opts.device });
   const title = `${path.basename(model)} + LoRA r${opts.rank} on ${path.basename(path.resolve(input))}`;
   const progress = new TrainProgress({ totalSteps: steps, json: Boolean(args.json), out, err, plan });
   let stopRequested = false;

@@ -34,7 +34,8 @@ export interface LossAndGradients {
 
 export interface TrainableModel {
   params(): readonly LoraParam[];
-  setParams(params: readonly { a: Float32Array; b: Float32Array }[]): void;
+  /** Matched by module name. */
+  setParams(params: readonly { module: string; a: Float32Array; b: Float32Array }[]): void;
   lossAndGradients(batch: TrainBatch, opts: { dropoutSeed: number }): LossAndGradients | Promise<LossAndGradients>;
   evalLoss(batch: TrainBatch): { lossSum: number; nTokens: number } | Promise<{ lossSum: number; nTokens: number }>;
   free(): void;
