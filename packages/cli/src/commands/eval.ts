@@ -14,7 +14,8 @@ export const evalOptions = (y: Argv) =>
     .option('chunks', { type: 'number', describe: 'evaluate only the first N windows' })
     .option('device', { choices: DEVICES, default: 'auto' as const, describe: 'compute device' })
     .option('threads', { type: 'number', describe: 'CPU threads (default: all cores, at most 16)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' });
+    .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+    .option('lora', { type: 'string', array: true, describe: 'GGUF LoRA adapter applied at run time, FILE[:SCALE] (repeatable; kld: applied to <model>)' });
 
 export function evalArgs(args: Record<string, unknown>) {
   const num = (k: string) => (args[k] === undefined ? undefined : Number(args[k]));
@@ -40,13 +41,13 @@ export const evalCommand: QtkCommand = {
   builder: (y) =>
     y
       .command('ppl <model>', 'Perplexity by llama-perplexity\'s conventions (windows of --ctx, second half scored), with its ± error', (yy) => evalOptions(yy.positional('model', { type: 'string', demandOption: true, describe: 'the .gguf model' })), async (args) => {
-        const { evalPplMain } = await import('@qtk/engine');
-        await evalPplMain({ model: String(args.model), ...evalArgs(args) });
+        const { evalPplMain, parseLoraSpec } = await import('@qtk/engine');
+        await evalPplMain({ model: String(args.model), ...evalArgs(args), lora: ((args.lora as string[] | undefined) ?? []).map(parseLoraSpec) });
       })
       .command('kld <base> <model>', 'KL divergence of <model> from <base> (mean, 99th percentile, same-top-token rate, Δ perplexity), as llama-perplexity --kl-divergence', (yy) =>
         evalOptions(yy.positional('base', { type: 'string', demandOption: true, describe: 'the reference .gguf (e.g. f16)' }).positional('model', { type: 'string', demandOption: true, describe: 'the .gguf to judge (e.g. Q4_K_M)' })), async (args) => {
-        const { evalKldMain } = await import('@qtk/engine');
-        await evalKldMain({ base: String(args.base), model: String(args.model), ...evalArgs(args) });
+        const { evalKldMain, parseLoraSpec } = await import('@qtk/engine');
+        await evalKldMain({ base: String(args.base), model: String(args.model), ...evalArgs(args), lora: ((args.lora as string[] | undefined) ?? []).map(parseLoraSpec) });
       })
       .demandCommand(1, 'Name a metric: `qtk eval ppl <model>` or `qtk eval kld <base> <model>`.'),
   run: async (args) => {

@@ -4,10 +4,11 @@ import type { QtkCommand } from '../command.js';
 import { convertCommand } from './convert.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { imatrixCommand } from './imatrix.js';
 import { inspectCommand } from './inspect.js';
 import { loraCommand } from './lora.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, imatrixCommand, inspectCommand, loraCommand, quantizeCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, exportCommand, imatrixCommand, inspectCommand, loraCommand, quantizeCommand, serveCommand];

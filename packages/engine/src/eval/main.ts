@@ -5,6 +5,7 @@ import { createProgress, GgufReader, QtkError } from '@qtk/core';
 import type { DeviceChoice } from '../ggml/backend.js';
 import { readModelParams } from '../model/hparams.js';
 import { Model, type Session } from '../model/model.js';
+import type { LoraSpec } from '../model/lora.js';
 import { ImatrixCollector } from './imatrix.js';
 import { klDivergence, type KldResult } from './kld.js';
 import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
@@ -26,6 +27,8 @@ export interface EvalCommonArgs {
   device?: DeviceChoice;
   threads?: number;
   json?: boolean;
+  /** GGUF LoRA adapters applied to the model judged (ppl: the model; kld: <model>, not <base>). */
+  lora?: readonly LoraSpec[];
   /** Where results go (default: stdout). */
   out?: (line: string) => void;
 }
@@ -47,8 +50,14 @@ async function windowsFor(model: string, a: EvalCommonArgs): Promise<{ windows: 
   return { windows: a.chunks !== undefined ? windows.slice(0, Math.max(1, a.chunks)) : windows, nCtx, source: d.source };
 }
 
-async function openSession(model: string, a: EvalCommonArgs, nCtx: number): Promise<Session> {
+async function openSession(model: string, a: EvalCommonArgs, nCtx: number, lora: readonly LoraSpec[] = []): Promise<Session> {
   const m = await Model.load(model, { device: a.device, threads: a.threads });
+  try {
+    await m.applyLora(lora);
+  } catch (e) {
+    m.free();
+    throw e;
+  }
   if (nCtx > m.params.nCtxTrain) {
     m.free();
     throw new QtkError(`${model}: --ctx ${nCtx} is longer than the model's training context (${m.params.nCtxTrain}). Pass a smaller --ctx.`);
@@ -67,7 +76,7 @@ export interface PplResult {
 
 export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<PplResult> {
   const { windows, nCtx } = await windowsFor(model, a);
-  const s = await openSession(model, a, nCtx);
+  const s = await openSession(model, a, nCtx, a.lora);
   const stats = new NllStats();
   const progress = createProgress({ title: 'perplexity', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
   const t0 = performance.now();
@@ -100,7 +109,7 @@ export async function evalKldMain(a: EvalCommonArgs & { base: string; model: str
   const progress = createProgress({ title: 'kl-divergence', total: 2 * windows.length * nCtx, kind: 'count', unit: 'tok' });
   let r: KldResult;
   try {
-    r = await klDivergence(() => openSession(a.base, a, nCtx), () => openSession(a.model, a, nCtx), windows, () => progress.tick(nCtx));
+    r = await klDivergence(() => openSession(a.base, a, nCtx), () => openSession(a.model, a, nCtx, a.lora), windows, () => progress.tick(nCtx));
   } finally {
     progress.done();
   }

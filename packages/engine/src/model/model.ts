@@ -11,6 +11,7 @@ import { convChannels, readModelParams, type ModelParams } from './hparams.js';
 import { qwen3Layer, qwen3WeightSpecs } from './qwen3.js';
 import { qwen35Layer, qwen35WeightSpecs, type GdnState } from './qwen35.js';
 import { loadWeights, type LoadedWeights } from './weights.js';
+import { LoraSet, type LoraSpec } from './lora.js';
 
 export interface LoadOptions extends BackendOptions {
   /** Reuse a backend (and its loaded ggml build) instead of creating one. */
@@ -20,6 +21,9 @@ export interface LoadOptions extends BackendOptions {
 }
 
 export class Model {
+  /** Run-time LoRA adapters every session applies (see applyLora). */
+  private lora: LoraSet | undefined;
+
   private constructor(
     readonly path: string,
     readonly params: ModelParams,
@@ -57,11 +61,25 @@ export class Model {
     return this.weights.tensors.get('output.weight') ?? this.tensor('token_embd.weight');
   }
 
+  /** Applies GGUF LoRA adapters to every later evaluation (replacing any applied before). */
+  async applyLora(specs: readonly LoraSpec[]): Promise<void> {
+    const next = specs.length > 0 ? await LoraSet.load(this, specs) : undefined;
+    this.lora?.free();
+    this.lora = next;
+  }
+
+  /** The adapters' matmul hook, when adapters are applied. */
+  get loraHooks(): GraphHooks | undefined {
+    return this.lora?.hooks();
+  }
+
   session(opts: SessionOptions = {}): Session {
     return new Session(this, opts);
   }
 
   free(): void {
+    this.lora?.free();
+    this.lora = undefined;
     this.weights.free();
     if (this.ownsBackend) this.backend.free();
   }
@@ -181,7 +199,7 @@ export class Session {
     const g = new GgmlContext(m.backend.lib, graphSize, graphSize);
     try {
       const b: BuildCtx = { g, effects: [], mm: (w, x) => g.mulMat(w, x) };
-      const mmHook = hooks?.mm;
+      const mmHook = hooks?.mm ?? m.loraHooks?.mm;
       if (mmHook) b.mm = (w, x, name) => mmHook(b, w, x, name) ?? g.mulMat(w, x);
       const ids = g.newTensor('I32', [T], 'inp_tokens');
       const multi = p.arch === 'qwen35';

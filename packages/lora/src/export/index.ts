@@ -1,0 +1,4 @@
+// `qtk export hf`: GGUF (+ adapters) → Hugging Face checkpoint.
+export * from './inverse.js';
+export * from './hf.js';
+export * from './main.js';
