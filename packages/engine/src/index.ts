@@ -20,8 +20,5 @@ export * from './eval/data.js';
 export * from './data/dataset.js';
 export * from './data/arrow-tokens.js';
 export { evalPplMain, evalKldMain, imatrixMain, perplexityOf, type EvalCommonArgs, type PplResult } from './eval/main.js';
-<<<<<<< HEAD
 export * from './train/index.js';
-=======
 export * from './model/lora.js';
->>>>>>> issue-12

@@ -200,7 +200,7 @@ export async function loraTrainMain(args: LoraTrainArgs): Promise<TrainRunSummar
       // the interrupt policy prints the line and exits
       await new Promise(() => {});
     }
-    await writeAdapters(runDir, res.params, { arch: info.arch, model, rank: opts.rank, alpha: opts.alpha, rslora: opts.rslora, dropout: opts.dropout, targets: info.targets });
+    await writeAdapters(runDir, res.params, { arch: info.arch, model, rank: opts.rank, alpha: opts.alpha, rslora: opts.rslora, dropout: opts.dropout });
     record.status = 'finished';
     await saveRecord();
     progress.done();
