@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readGgufLora, SafetensorsFile } from '@qtk/core';
 import { loraTrainMain, readTrainRows, RUN_FILES, type TrainRunSummary } from '../src/index.js';
+import OpenAI from 'openai';
+import { startServer } from '@qtk/serve';
 import { llamaLogProbs } from './llama-lora.js';
 import { TRAIN_REPO, trainFixtureGguf } from './train-fixture.js';
 
@@ -87,5 +89,21 @@ describe('lora train on a repository', () => {
     const adapted = nll(await llamaLogProbs(gguf, tokens, V, [{ filePath: path.join(runDir, RUN_FILES.gguf) }]), V);
     console.log(`llama.cpp eval NLL: base ${base.toFixed(4)}, with adapter ${adapted.toFixed(4)} (${n} tokens)`);
     expect(adapted).toBeLessThan(base - 1e-3);
+  });
+
+  it('qtk serve --lora with adapter.gguf changes the output', async () => {
+    const server = await startServer({ model: gguf, lora: [{ path: path.join(runDir, RUN_FILES.gguf), scale: 1 }], port: 0, gpu: false, threads: 1, parallel: 1, ctx: 256, log: () => {} });
+    try {
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const logprobs = async (scale: number) => {
+        const r = await client.completions.create({ model: server.modelId, prompt: 'export function build(', max_tokens: 4, temperature: 0, logprobs: 1, lora: [{ id: 0, scale }] } as never);
+        return (r as OpenAI.Completion).choices[0]!.logprobs!.token_logprobs!;
+      };
+      const adapted = await logprobs(1);
+      const base = await logprobs(0);
+      expect(adapted[0]).not.toBe(base[0]);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -11,7 +11,7 @@ import { loraTrainMain, resolveTrainData, RUN_FILES, type TrainRunSummary } from
 import { TRAIN_REPO, trainFixtureGguf } from './train-fixture.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.resolve(here, '../../cli/src/main.ts');
+const cli = path.join(here, 'run-cli.ts');
 let root: string;
 let gguf: string;
 let dataset: string;
@@ -55,7 +55,7 @@ describe('SIGTERM and --resume through the CLI', () => {
     const first = await qtk(['lora', 'train', dataset, '--model', gguf, '-o', runDir, '--json', ...cliFlags], (line, kill) => {
       if (!sent && JSON.parse(line).type === 'step') { sent = true; kill('SIGTERM'); }
     });
-    expect(first.code).toBe(143);
+    expect(first.code, first.stderr).toBe(143);
     expect(first.stderr.trim().split('\n').filter((l) => l.startsWith('qtk:'))).toHaveLength(1);
     expect(first.stderr).toMatch(/lora train interrupted \(SIGTERM\); checkpoint of step [1-3] saved/);
     expect(JSON.parse(await fs.readFile(path.join(runDir, RUN_FILES.trainJson), 'utf8')).status).toBe('interrupted');
@@ -65,7 +65,7 @@ describe('SIGTERM and --resume through the CLI', () => {
       const o = JSON.parse(line);
       if (o.type === 'step') steps.push(o.loss);
     });
-    expect(second.code).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
     const wholeLosses = whole.history!.steps.map((s) => s.loss);
     expect(steps).toEqual(wholeLosses.slice(wholeLosses.length - steps.length));
     const a = await fs.readFile(path.join(runDir, RUN_FILES.gguf));
