@@ -13,3 +13,4 @@ export * from './inspect.js';
 export * from './arch/index.js';
 export * from './tokenizer/index.js';
 export * from './lora/index.js';
+export * from './memory/training.js';

@@ -46,14 +46,14 @@ export function tokenIds(n: number, seed = 7, vocab = 151000): number[] {
  * (norms, 1-D tensors, ssm_conv1d and rows that are not whole blocks stay as they are) —
  * the oracle's own quantizer, so the engine and llama.cpp read identical blocks.
  */
-export async function requantizeGguf(src: string, dst: string, type: GgmlTypeName): Promise<void> {
+export async function requantizeGguf(src: string, dst: string, type: GgmlTypeName, only: (name: string) => boolean = () => true): Promise<void> {
   const lib = loadGgml('cpu');
   const r = await GgufReader.open(src);
   const w = await GgufWriter.create(dst, { overwrite: true });
   try {
     for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
     const plan = r.tensors.map((t) => {
-      const quantize = t.type === 'F32' && t.ne.length === 2 && !t.name.endsWith('_norm.weight') && !t.name.includes('ssm_conv1d') && t.ne[0]! % GGML_TYPES[type].blockSize === 0;
+      const quantize = only(t.name) && t.type === 'F32' && t.ne.length === 2 && !t.name.endsWith('_norm.weight') && !t.name.includes('ssm_conv1d') && t.ne[0]! % GGML_TYPES[type].blockSize === 0;
       return { t, outType: (quantize ? type : t.type) as GgmlTypeName };
     });
     for (const { t, outType } of plan) w.addTensorInfo(t.name, [...t.ne], outType);

@@ -9,6 +9,9 @@ import { convChannels, type ModelParams, type Qwen35Params, type Qwen3Params } f
 import { gatedDeltaChunked, gdnChunkSize } from './gdn-chunked.js';
 import { causalConvP, l2normP, permuteC, sigmoidP, type GraphConsts } from './ops.js';
 
+/** HF's DeltaNet q/k l2norm epsilon (inside the root; transformers' l2norm default). */
+export const L2NORM_EPS = 1e-6;
+
 /** Per-row inputs every layer of a training graph shares. */
 export interface TrainInputs {
   /** I32 positions: T entries (×4 for qwen35's multi-section RoPE). */
@@ -84,8 +87,8 @@ export function trainQwen35DeltaNet(b: BuildCtx, p: Qwen35Params, lw: LayerWeigh
 
   const conv = g.silu(causalConvP(g, cs, qkv, lw.get('ssm_conv1d.weight'), io.convKeep)); // [C, T]
   const part = (ch0: number, heads: number) => g.cont(g.view(conv, [dk, heads, T], [dk * 4, C * 4], ch0 * 4));
-  const q = l2normP(g, part(0, Hk), p.eps);
-  const k = l2normP(g, part(Hk * dk, Hk), p.eps);
+  const q = l2normP(g, part(0, Hk), L2NORM_EPS);
+  const k = l2normP(g, part(Hk * dk, Hk), L2NORM_EPS);
   const v = part(2 * Hk * dk, Hv);
 
   let o: Tensor;

@@ -69,10 +69,13 @@ export function sigmoidP(g: GgmlContext, x: Tensor): Tensor {
   return g.exp(g.neg(g.softplus(g.neg(x))));
 }
 
-/** x / sqrt(Σx² + eps²) over ne0, as rms_norm(x, eps²/n)/√n (ggml_l2_norm: x / max(|x|, eps)). */
+/**
+ * x / sqrt(Σx² + eps) over ne0, as rms_norm(x, eps/n)/√n: HF's l2norm (eps inside the root, 1e-6 in
+ * the Qwen3.5 DeltaNet). ggml_l2_norm uses x / max(|x|, eps); they differ only when |x|² ~ eps.
+ */
 export function l2normP(g: GgmlContext, x: Tensor, eps: number): Tensor {
   const n = x.ne[0];
-  return g.scale(g.rmsNorm(x, (eps * eps) / n), 1 / Math.sqrt(n));
+  return g.scale(g.rmsNorm(x, eps / n), 1 / Math.sqrt(n));
 }
 
 /**

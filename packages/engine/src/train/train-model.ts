@@ -69,6 +69,8 @@ const LOGITS_PER_CHUNK = 1 << 24;
 
 export class LoraTrainModel {
   private readonly runner: GraphRunner;
+  private readonly headRunner: GraphRunner;
+  private labelBuf: Float32Array | undefined;
   private freed = false;
 
   private constructor(
@@ -84,6 +86,12 @@ export class LoraTrainModel {
     private readonly f32Copy: Set<string>,
   ) {
     this.runner = new GraphRunner(model.backend);
+    this.headRunner = new GraphRunner(model.backend);
+  }
+
+  /** Compute buffers so far (bytes): the largest layer graph (fwd+bwd) and the largest loss-head chunk. */
+  get graphBytes(): { layer: number; head: number } {
+    return { layer: this.runner.bufferSize, head: this.headRunner.bufferSize };
   }
 
   static async create(model: Model, lora: LoraConfig, opts: TrainModelOptions): Promise<LoraTrainModel> {
@@ -166,12 +174,15 @@ export class LoraTrainModel {
     be.setData(s.b, permuteLoraB(s.hostB, this.config.rank, s.target.rowPerm));
   }
 
-  /** Σ NLL and counted positions, forward only (no dropout). */
-  evalLoss(batch: TrainBatch): { lossSum: number; nTokens: number } {
+  /**
+   * Σ NLL and counted positions, forward only (no dropout). `perToken` also returns each position's NLL
+   * (NaN where not counted), computing the head one token at a time.
+   */
+  evalLoss(batch: TrainBatch, opts: { perToken?: boolean } = {}): { lossSum: number; nTokens: number; perToken?: Float64Array } {
     const row = this.layout(batch);
     const hs = this.forward(batch, row, undefined);
-    const { lossSum, nTokens } = this.head(hs[hs.length - 1]!, batch, row, false);
-    return { lossSum, nTokens };
+    const { lossSum, nTokens, perToken } = this.head(hs[hs.length - 1]!, batch, row, false, opts.perToken ? 1 : this.lossChunk);
+    return opts.perToken ? { lossSum, nTokens, perToken } : { lossSum, nTokens };
   }
 
   /** Loss sum over counted positions and its gradients w.r.t. every LoRA parameter (HF space). */
@@ -179,7 +190,7 @@ export class LoraTrainModel {
     const row = this.layout(batch);
     const drop = this.config.dropout > 0 ? (opts.dropoutSeed ?? 0) : undefined;
     const hs = this.forward(batch, row, drop);
-    const { lossSum, nTokens, grad } = this.head(hs[hs.length - 1]!, batch, row, true);
+    const { lossSum, nTokens, grad } = this.head(hs[hs.length - 1]!, batch, row, true, this.lossChunk);
     const grads = new Map<Slot, LoraGrad>();
     let gy = grad!;
     for (let il = this.model.params.nLayer - 1; il >= 0; il--) {
@@ -361,7 +372,7 @@ export class LoraTrainModel {
   }
 
   /** Next-token cross-entropy summed over counted positions, in token chunks; ∂L/∂x_L when asked. */
-  private head(xL: Float32Array, batch: TrainBatch, row: RowLayout, withGrad: boolean): { lossSum: number; nTokens: number; grad?: Float32Array } {
+  private head(xL: Float32Array, batch: TrainBatch, row: RowLayout, withGrad: boolean, chunk: number): { lossSum: number; nTokens: number; grad?: Float32Array; perToken: Float64Array } {
     const p = this.model.params;
     const lib = this.model.backend.lib;
     const be = this.model.backend;
@@ -370,9 +381,10 @@ export class LoraTrainModel {
     for (let t = 0; t + 1 < row.T; t++) if (batch.lossMask[t + 1] && row.docOf[t + 1] === row.docOf[t]) counted.push(t);
     const grad = withGrad ? new Float32Array(E * row.T) : undefined;
     let lossSum = 0;
+    const perToken = new Float64Array(row.T).fill(NaN);
     const outName = this.model.weights.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
-    for (let c0 = 0; c0 < counted.length; c0 += this.lossChunk) {
-      const rows = counted.slice(c0, c0 + this.lossChunk);
+    for (let c0 = 0; c0 < counted.length; c0 += chunk) {
+      const rows = counted.slice(c0, c0 + chunk);
       const n = rows.length;
       const g = new GgmlContext(lib, 256, 256, true);
       try {
@@ -388,7 +400,7 @@ export class LoraTrainModel {
         const loss = g.scale(g.crossEntropyLoss(logits, labels), n);
         lib.ggml_set_loss(loss.ptr);
         lib.ggml_set_output(loss.ptr);
-        const gf = this.runner.graph(g, [x, labels, loss]);
+        const gf = this.headRunner.graph(g, [x, labels, loss]);
         let gx: Ptr | null = null;
         if (withGrad) {
           lib.ggml_build_backward_expand(g.ptr, gf, null);
@@ -396,16 +408,20 @@ export class LoraTrainModel {
           if (gx) lib.ggml_set_output(gx);
         }
         this.checkSupported(gf);
-        this.runner.alloc(gf);
+        this.headRunner.alloc(gf);
         const xs = new Float32Array(E * n);
         rows.forEach((t, i) => xs.set(xL.subarray(t * E, (t + 1) * E), i * E));
         be.setData(x, xs);
-        const lab = new Float32Array(V * n);
+        // one host one-hot buffer per model, cleared after use: the chunk's labels are its largest host array
+        const lab = (this.labelBuf ??= new Float32Array(V * this.lossChunk)).subarray(0, V * n);
         rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 1));
         be.setData(labels, lab);
+        rows.forEach((t, i) => (lab[i * V + batch.tokens[t + 1]!] = 0));
         if (withGrad) lib.ggml_graph_reset(gf);
-        this.runner.compute(gf);
-        lossSum += be.getF32(loss)[0]!;
+        this.headRunner.compute(gf);
+        const l = be.getF32(loss)[0]!;
+        lossSum += l;
+        if (n === 1) perToken[rows[0]!] = l;
         if (grad && gx) {
           const d = new Float32Array(E * n);
           lib.ggml_backend_tensor_get(gx, d, 0, d.byteLength);
@@ -415,7 +431,7 @@ export class LoraTrainModel {
         g.free();
       }
     }
-    return { lossSum, nTokens: counted.length, grad };
+    return { lossSum, nTokens: counted.length, grad, perToken };
   }
 
   /** Every node must run on the chosen backend: name the op and backend instead of aborting. */
@@ -435,6 +451,7 @@ export class LoraTrainModel {
     if (this.freed) return;
     this.freed = true;
     this.runner.free();
+    this.headRunner.free();
     this.paramBuf.free();
     this.paramCtx.free();
   }
