@@ -2,7 +2,8 @@
 // Whole-run LoRA training through the qtk binary: `qtk lora train <repo> --model <fixture.gguf>` on a real
 // repository (this one's packages/lora/src), at two fixture sizes. Reports tokens/s over the run, the
 // measured peak RSS beside the --plan estimate, and the eval loss before and after; copies the last
-// run's loss plot to bench/train-loss.svg. Needs `npm run build`.
+// run's loss plot to bench/train-loss.svg. The dataset is built (and cached) by a --plan call first, so
+// the timed run's peak RSS is the training run's own. Needs `npm run build`.
 // Usage: node bench/train.mjs [--threads 2] [--steps 6] [--hidden 64,256] [--seq-len 256] [--keep DIR]
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +38,8 @@ for (const hidden of args.hidden.split(',').map(Number)) {
   const runDir = path.join(dir, `run-${hidden}`);
   const flags = ['lora', 'train', input, '--model', gguf, '-o', runDir, '--steps', args.steps, '--seq-len', args['seq-len'], '--batch', '1', '--grad-accum', '2',
     '--rank', '8', '--alpha', '16', '--lr', '2e-2', '--warmup', '0', '--eval-every', '2', '--eval-rows', '2', '--save-every', '0', '--threads', args.threads, '--eval-fraction', '0.25', '--json'];
+  // --plan first: it builds (and caches) the dataset, so the timed run's peak RSS is training alone
+  execFileSync(process.execPath, [qtk, ...flags, '--plan'], { env, stdio: ['ignore', 'ignore', 'ignore'] });
   const t0 = performance.now();
   execFileSync(process.execPath, [qtk, ...flags], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const wall = (performance.now() - t0) / 1000;

@@ -8,6 +8,7 @@ import { openTrainModel } from './engine.js';
 import { writeAdapters } from './adapter-out.js';
 import { parseTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from './options.js';
 import { formatPlan, planRun, type RunPlan } from './plan.js';
+import { planMemory } from './plan-memory.js';
 import { TrainProgress } from './progress.js';
 import { RUN_FILES, writeFileAtomic, writeMetricsAndPlot } from './run-files.js';
 import { resolveTrainData, type RepoBuildOptions } from './source.js';
@@ -57,7 +58,7 @@ interface RunIdentity {
 
 export interface TrainRunSummary {
   runDir: string;
-  status: TrainJson['status'];
+  status: TrainJson['status'] | 'planned';
   history?: TrainHistory;
   plan: RunPlan;
 }
@@ -147,9 +148,15 @@ export async function loraTrainMain(args: LoraTrainArgs): Promise<TrainRunSummar
 
   const order = new DataOrder(train.rows.length, opts.batch * opts.gradAccum, opts.seed);
   const steps = opts.steps ?? order.stepsFor(opts.epochs);
-  const plan = planRun({ modelFile: model, arch: info.arch, targets: info.targets, rank: opts.rank, seqLen, batch: opts.batch, steps, order, rows: train.rows, evalRows });
-  if (args.plan || !args.json) err.write(formatPlan(plan) + '\n');
-  if (args.plan) return { runDir, status: 'running', plan };
+  const loraParams = info.targets.reduce((a, t) => a + opts.rank * (t.inFeatures + t.outFeatures), 0);
+  const longest = [...train.rows, ...evalRows].reduce((a, r) => Math.max(a, r.tokens.length), 0);
+  const memory = await planMemory(model, { loraParams, tokens: longest });
+  const plan = planRun({ modelFile: model, arch: info.arch, targets: info.targets, rank: opts.rank, seqLen, batch: opts.batch, steps, order, rows: train.rows, evalRows, evalEvery: opts.evalEvery, memory });
+  if (args.plan) {
+    out.write((args.json ? JSON.stringify({ type: 'plan', ...plan }) : formatPlan(plan)) + '\n');
+    return { runDir, status: 'planned', plan };
+  }
+  if (!args.json) err.write(formatPlan(plan) + '\n');
 
   const identity: RunIdentity = { model: { file: path.basename(model), bytes: info.bytes, tokenizer: null }, dataset: data.fingerprint };
   const loop: TrainLoopConfig = {
