@@ -90,7 +90,7 @@ describe('--plan', () => {
     let printed = '';
     const out = { write: (t: string) => { printed += t; return true; } } as unknown as NodeJS.WriteStream;
     const runDir = path.join(root, 'runs', 'planned');
-    const r = await loraTrainMain({ input: built.dir, model: gguf, out: runDir, plan: true, out$: out, err$: out, flags: { rank: 2, steps: 3, gradAccum: 2 } });
+    const r = await loraTrainMain({ input: built.dir, model: gguf, out: runDir, plan: true, out$: out, err$: { write: () => true } as unknown as NodeJS.WriteStream, flags: { rank: 2, steps: 3, gradAccum: 2 } });
     expect(r.status).toBe('planned');
     expect(printed).toMatch(/^plan: 3 steps × 2 rows = \d+ tokens .*\n.*LoRA \d+ parameters.*\n.*memory ≈ [\d.]+ MiB peak: process/);
     expect(r.plan.memory!.parts.base).toBeGreaterThan(0);
