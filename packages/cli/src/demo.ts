@@ -31,11 +31,12 @@ async function stage(title: string, body: () => Promise<void> | void): Promise<v
   await body();
 }
 
-async function serveAndAsk(model: string): Promise<void> {
+async function serveAndAsk(model: string, lora?: string): Promise<void> {
   const { startServer } = await import('@qtk/serve');
   const { default: OpenAI } = await import('openai');
-  const server = await startServer({ model, port: 0, parallel: 1, ctx: 512 });
-  console.log(`(library call: startServer from @qtk/serve, which is what \`npx qtk serve ${path.relative(repoRoot, model)} --port 0\` runs; the demo keeps the server in-process to ask it a question) → listening on ${server.url}`);
+  const server = await startServer({ model, port: 0, parallel: 1, ctx: 512, ...(lora ? { lora: [{ path: lora, scale: 1 }] } : {}) });
+  const cmd = `npx qtk serve ${path.relative(repoRoot, model)}${lora ? ` --lora ${path.relative(repoRoot, lora)}` : ''} --port 0`;
+  console.log(`(library call: startServer from @qtk/serve, which is what \`${cmd}\` runs; the demo keeps the server in-process to ask it a question) → listening on ${server.url}`);
   try {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed' });
     const question = 'Write a haiku about quantization.';
@@ -100,6 +101,18 @@ async function main(): Promise<void> {
 
   await stage('7. Serve the 4-bit model and ask it one question with the official OpenAI client', async () => {
     await serveAndAsk(q4);
+  });
+
+  const runDir = path.join(work, 'runs', 'qtk-demo');
+  await stage('8. Train a LoRA adapter on this repository for a few steps (the eval loss drops)', () => {
+    const out = qtk(['lora', 'train', path.join(work, 'datasets', 'qtk-demo'), '--model', f16, '-o', runDir, '--seq-len', '256', '--steps', '8',
+      '--grad-accum', '2', '--rank', '8', '--alpha', '16', '--lr', '1e-2', '--warmup', '0', '--eval-every', '4', '--eval-rows', '2', '--save-every', '4'], { quietOutput: true });
+    console.log(out.trimEnd().split('\n').filter((l) => /^(plan|trained|eval loss|peak)/.test(l.trim())).join('\n'));
+    console.log(`  run folder: adapter/ (PEFT), adapter.gguf, metrics.csv, loss.png, train.json, checkpoints/ in ${path.relative(repoRoot, runDir)}`);
+  });
+
+  await stage('9. Serve the f16 model with the new adapter (qtk serve --lora) and ask the same question', async () => {
+    await serveAndAsk(f16, path.join(runDir, 'adapter.gguf'));
   });
 
   console.log(`\nDemo finished. Files are in ${path.relative(repoRoot, work)}/`);

@@ -3,12 +3,13 @@ import type { Argv } from 'yargs';
 import { UsageError, type QtkCommand } from '../command.js';
 import { loraConvertCommand } from './lora-convert.js';
 import { loraMergeCommand } from './lora-merge.js';
+import { loraTrainCommand } from './lora-train.js';
 
-const SUBCOMMANDS = [loraConvertCommand, loraMergeCommand] as const;
+const SUBCOMMANDS = [loraTrainCommand, loraConvertCommand, loraMergeCommand] as const;
 
 export const loraCommand: QtkCommand = {
   command: 'lora <subcommand>',
-  describe: 'LoRA adapters: convert PEFT ⇄ GGUF LoRA, merge into a base GGUF',
+  describe: 'LoRA adapters: train one on a repository, convert PEFT ⇄ GGUF LoRA, merge into a base GGUF',
   builder: (y) => {
     let out: Argv = y;
     for (const c of SUBCOMMANDS) out = out.command(c.command, c.describe, c.builder, (args) => c.run(args as Record<string, unknown>));

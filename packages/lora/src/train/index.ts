@@ -1,0 +1,11 @@
+export { AdamW, ADAMW_DEFAULTS, clipGlobalNorm, globalNorm, type AdamWConfig } from './optimizer.js';
+export { learningRate, warmupSteps, SCHEDULES, type Schedule, type ScheduleKind } from './schedule.js';
+export { DataOrder, readTrainRows, TRAIN_COLUMNS, type TrainRows } from './data.js';
+export { writeCheckpoint, loadLatestCheckpoint, listCheckpoints, checkpointName, CHECKPOINT_DIR, CHECKPOINT_SLOTS } from './checkpoint.js';
+export { trainLoop, evaluate, type TrainLoopConfig, type StepRecord, type EvalRecord, type TrainHistory, type TrainLoopResult } from './trainer.js';
+export type { TrainableModel, TrainBatch, LoraParam, LossAndGradients } from './model.js';
+export { loraTrainMain, TRAIN_ARCHS, type LoraTrainArgs, type TrainJson, type TrainRunSummary } from './main.js';
+export { parseTrainOptions, TRAIN_DEFAULTS, DEVICES as TRAIN_DEVICES, type TrainOptions } from './options.js';
+export { RUN_FILES, metricsCsv, METRICS_COLUMNS } from './run-files.js';
+export { renderLossChart, lossChartSpec } from './plot.js';
+export { resolveTrainData, cacheRoot, type TrainDataSource } from './source.js';
