@@ -15,3 +15,6 @@ export {
   quantizeGguf, quantizeMain, formatQuantizeReport, defaultOutputPath, parseTensorTypes, resolvePreset,
   type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs,
 } from './quantize-gguf.js';
+export { blockGrid, GPTQ_TYPES, type BlockGrid } from './gptq/grids.js';
+export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gptq/hessian.js';
+export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
