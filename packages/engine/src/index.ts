@@ -16,6 +16,7 @@ export * from './eval/tokenize.js';
 export * from './eval/perplexity.js';
 export * from './eval/kld.js';
 export * from './eval/imatrix.js';
+export * from './eval/hessian.js';
 export * from './eval/data.js';
 export * from './data/dataset.js';
 export * from './data/arrow-tokens.js';
