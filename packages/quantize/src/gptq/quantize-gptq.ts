@@ -2,7 +2,7 @@
 // llama-quantize's per-tensor types unchanged, each matmul weight rounded by GPTQ inside its ggml blocks.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { GGML_TYPES, QtkError, type GgmlTypeName } from '@qtk/core';
+import { GGML_TYPES, QtkError, assertOutputNotInput, onInterrupt, type GgmlTypeName } from '@qtk/core';
 import { defaultOutputPath, quantizeGguf, resolvePreset, type QuantizeOptions, type QuantizeResult, type TensorRounding } from '../quantize-gguf.js';
 import { collectHessians, readHessian, type CalibrationOptions, type HessianFile } from './calibrate.js';
 import { blockGrid } from './grids.js';
@@ -40,17 +40,20 @@ export function gptqRounding(byWeight: ReadonlyMap<string, HessianFile>, o: Gptq
 export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise<QuantizeResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const output = opts.output ?? defaultOutputPath(opts.input, resolvePreset({ preset: opts.preset, bits: opts.bits }));
-  if (path.resolve(output) === path.resolve(opts.input)) throw new QtkError(`${output}: output and input are the same file. Choose another output name`);
+  await assertOutputNotInput(output, [opts.input, opts.calib]);
   if (!opts.force && (await fs.stat(output).then(() => true, () => false))) {
     throw new QtkError(`${output}: already exists. Pass --force to overwrite it, or choose another output path`, { file: output });
   }
   if (opts.imatrix) throw new QtkError('--imatrix and --method gptq both given: GPTQ takes its importance from the calibration Hessians. Drop --imatrix');
   const dir = await fs.mkdtemp(path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.hessians-`));
+  // the GGUF writer removes its own temp file; the Hessian files are ours to remove
+  const off = onInterrupt(async () => { await fs.rm(dir, { recursive: true, force: true }); return `removed ${dir}`; }, 'gptq calibration');
   try {
     const cal = await collectHessians(opts.input, dir, opts);
     log(`gptq: ${cal.byWeight.size} weights calibrated on ${cal.tokens} tokens (${cal.windows} windows)`);
     return await quantizeGguf({ ...opts, output, rounding: gptqRounding(cal.byWeight, opts, log) });
   } finally {
+    off();
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
