@@ -1,6 +1,6 @@
 // Executes a conversion plan: metadata, tensor infos, then tensor data streamed chunk by chunk into a
-// GgufWriter (temp file + rename). Any failure or Ctrl-C deletes the temp file: no partial .gguf remains.
-import { createProgress, GgufWriter, QtkError } from '@qtk/core';
+// GgufWriter (temp file + rename). Any failure, SIGINT or SIGTERM deletes the temp file: no partial .gguf remains.
+import { createProgress, GgufWriter, onInterrupt } from '@qtk/core';
 import { planConversion, type ConversionPlan, type ConvertOptions } from './plan.js';
 import { tensorChunks } from './tensor-data.js';
 
@@ -56,12 +56,14 @@ async function* readAhead<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
 
 export async function writePlan(plan: ConversionPlan, opts: { force?: boolean } & RunOptions = {}): Promise<ConvertResult> {
   const start = performance.now();
-  const interrupted = new AbortController();
-  const onSigint = () => interrupted.abort(new QtkError('interrupted (Ctrl-C); the partial output was removed. Run the command again to convert.'));
-  process.once('SIGINT', onSigint);
-  const stop = () => opts.signal?.aborted ? opts.signal.reason : interrupted.signal.aborted ? interrupted.signal.reason : undefined;
+  const stop = () => opts.signal?.aborted ? opts.signal.reason : undefined;
 
   let writer: GgufWriter | undefined;
+  // SIGINT/SIGTERM: remove the temp file, then the process exits 130/143.
+  const offInterrupt = onInterrupt(async () => {
+    await writer?.abort();
+    return `removed the partial ${plan.output}`;
+  }, 'convert');
   const progress = createProgress({ title: 'convert', total: plan.fileSize, kind: 'bytes' });
   try {
     writer = await GgufWriter.create(plan.output, { overwrite: opts.force });
@@ -82,7 +84,7 @@ export async function writePlan(plan: ConversionPlan, opts: { force?: boolean } 
     await writer?.abort().catch(() => {});
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    offInterrupt();
     progress.done();
   }
   return { plan, output: plan.output, bytes: plan.fileSize, seconds: (performance.now() - start) / 1000 };

@@ -1,5 +1,6 @@
 // `qtk convert` as a library call: plan, print notices, then either print the plan (--dry-run) or write.
 import { promises as fs } from 'node:fs';
+import { QtkError } from '@qtk/core';
 import { planConversion, type ConvertOptions } from './plan.js';
 import { writePlan } from './convert.js';
 import { fmtBytes, formatPlan } from './dry-run.js';
@@ -15,6 +16,10 @@ export async function convertMain(args: ConvertMainArgs): Promise<void> {
   const log = args.log ?? ((l: string) => process.stderr.write(`qtk convert: ${l}\n`));
   const plan = await planConversion(args);
   try {
+    // Refuse before any notice, so a refusal is the only line printed.
+    if (!args.dryRun && !args.force && (await fs.stat(plan.output).then(() => true, () => false))) {
+      throw new QtkError(`${plan.output}: already exists. Pass --force to overwrite it, or choose another output path.`, { file: plan.output });
+    }
     for (const n of plan.notices) log(n);
     if (args.dryRun) {
       out(formatPlan(plan));

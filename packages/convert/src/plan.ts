@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
+  assertOutputNotInput,
   buildGgufVocab,
   GGUF_DEFAULT_ALIGNMENT,
   isOuttype,
@@ -107,6 +108,10 @@ export async function planConversion(opts: ConvertOptions): Promise<ConversionPl
       ...vocab.entries,
     ];
     const output = path.resolve(opts.output ?? path.join(input, defaultOutputName(naming, outtype)));
+    // The default output lives in the checkpoint folder (as llama.cpp's converter writes it), so the
+    // guard compares with the files read there rather than refusing the whole folder.
+    const readFiles = (await fs.readdir(input)).filter((f) => !f.endsWith('.gguf')).map((f) => path.join(input, f));
+    await assertOutputNotInput(output, [input, ...readFiles], { flag: opts.output === undefined ? undefined : '--output', allowInsideInputDir: true });
     const inputBytes = tensorPlan.tensors.reduce((a, t) => a + (t.generated ? 0 : checkpoint.info(t.hfName).byteLength), 0);
     return {
       input, output, outtype, arch, hparams, naming, metadata, tensorPlan, notices, checkpoint, inputBytes,

@@ -184,15 +184,17 @@ describe('bad inputs', () => {
     expect((await fs.stat(target)).size).toBeGreaterThan(1000);
   });
 
-  it('Ctrl-C mid-run removes the partial output', async () => {
-    const out = await fs.mkdtemp(path.join(root, 'sigint-'));
+  it('an abort mid-run (the library form of Ctrl-C) removes the partial output', async () => {
+    const out = await fs.mkdtemp(path.join(root, 'abort-'));
     const listeners = process.listenerCount('SIGINT');
+    const ctl = new AbortController();
     let writes = 0;
     const msg = await failsCleanly(base, out, {
+      signal: ctl.signal,
       wrapWriter: (w) => {
         const orig = w.writeTensorData.bind(w);
         w.writeTensorData = async (name, chunk) => {
-          if (++writes === 5) process.emit('SIGINT');
+          if (++writes === 5) ctl.abort(new QtkError('interrupted by the caller'));
           return orig(name, chunk);
         };
         return w;
@@ -200,6 +202,6 @@ describe('bad inputs', () => {
     });
     expect(writes).toBeGreaterThanOrEqual(5);
     expect(msg).toMatch(/interrupted/);
-    expect(process.listenerCount('SIGINT')).toBe(listeners); // the converter's handler is gone again
+    expect(process.listenerCount('SIGINT')).toBe(listeners); // the interrupt cleanup is gone again
   });
 });

@@ -36,26 +36,26 @@ function rangeText(kind: string, min: number | undefined, max: number | undefine
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-export interface IntRange { min: number; max?: number }
+export interface IntRange { min: number; max?: number; /** The value the message suggests (default: 4 clamped to the range). */ example?: number }
 
 /** An integer flag such as --threads or --ctx: decimal digits only ("4", not "4.5", "0x4" or "4k"). */
 export function intArg(flag: string, value: unknown, range: IntRange): number | undefined {
   if (value === undefined) return undefined;
   const allowed = rangeText('integers', range.min, range.max);
-  const example = String(Math.max(range.min, Math.min(range.max ?? Infinity, 4)));
+  const example = String(range.example ?? Math.max(range.min, Math.min(range.max ?? Infinity, 4)));
   const raw = single(flag, value, allowed, example);
   const n = typeof raw === 'number' ? raw : /^[+-]?\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < range.min || (range.max !== undefined && n > range.max)) throw bad(flag, value, allowed, example);
   return n;
 }
 
-export interface NumberRange { min?: number; max?: number; exclusiveMin?: boolean }
+export interface NumberRange { min?: number; max?: number; exclusiveMin?: boolean; /** The value the message suggests. */ example?: number }
 
 /** A finite decimal number such as --temperature or --lr ("0.5", "1e-4"). */
 export function numberArg(flag: string, value: unknown, range: NumberRange = {}): number | undefined {
   if (value === undefined) return undefined;
   const allowed = rangeText('finite numbers', range.min, range.max, range.exclusiveMin);
-  const example = String(range.min !== undefined && range.min > 1 ? range.min : range.max !== undefined && range.max < 1 ? range.max : 1);
+  const example = String(range.example ?? (range.min !== undefined && range.min > 1 ? range.min : range.max !== undefined && range.max < 1 ? range.max : 1));
   const raw = single(flag, value, allowed, example);
   const n = typeof raw === 'number' ? raw : DECIMAL.test(raw) ? Number(raw) : NaN;
   const tooLow = range.min !== undefined && (range.exclusiveMin ? n <= range.min : n < range.min);
@@ -127,5 +127,5 @@ export function enumArg<const C extends string>(flag: string, value: unknown, ch
 
 /** A TCP port, 1–65535 (0, "any free port", only when allowZero is set). */
 export function portArg(flag: string, value: unknown, opts: { allowZero?: boolean } = {}): number | undefined {
-  return intArg(flag, value, { min: opts.allowZero ? 0 : 1, max: 65535 });
+  return intArg(flag, value, { min: opts.allowZero ? 0 : 1, max: 65535, example: 8080 });
 }

@@ -12,3 +12,4 @@ export * from './gguf/index.js';
 export * from './inspect.js';
 export * from './arch/index.js';
 export * from './tokenizer/index.js';
+export * from './lora/index.js';

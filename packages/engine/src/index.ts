@@ -21,3 +21,4 @@ export * from './eval/data.js';
 export * from './data/dataset.js';
 export * from './data/arrow-tokens.js';
 export { evalPplMain, evalKldMain, imatrixMain, perplexityOf, type EvalCommonArgs, type PplResult } from './eval/main.js';
+export * from './train/index.js';

@@ -217,6 +217,37 @@ describe('qtk dataset build on a constructed repository', () => {
     expect((await fs.readdir(out)).filter((f) => f.startsWith('.'))).toEqual([]); // no temp folders left
   });
 
+  it('never reads a dataset back in: not --out inside the repository, nor another dataset folder there', async () => {
+    const repo = await makeFixtureRepo(path.join(root, 'self-out'), { git: false });
+    const first = await build(repo, path.join(repo.dir, 'datasets'));
+    const second = await build(repo, path.join(repo.dir, 'datasets'), { force: true });
+    expect(second.manifest.files.kept).toBe(first.manifest.files.kept);
+    const fromOut = Object.entries(second.skips).filter(([p]) => p.startsWith('datasets/'));
+    expect(fromOut.map(([p]) => p)).toContain('datasets/demo/manifest.json');
+    expect(new Set(fromOut.map(([, reason]) => reason))).toEqual(new Set(['excluded']));
+    // a dataset written elsewhere and copied into the repository is left out too
+    await fs.cp(path.join(repo.dir, 'datasets', 'demo'), path.join(repo.dir, 'copied', 'ds'), { recursive: true });
+    const third = await build(repo, path.join(root, 'self-out-elsewhere'));
+    expect(third.skips['copied/ds/manifest.json']).toBe('excluded');
+    expect(third.manifest.files.kept).toBe(first.manifest.files.kept);
+  });
+
+  it('refuses an empty selection with the reason and writes nothing', async () => {
+    const empty = path.join(root, 'empty-repo');
+    await fs.mkdir(path.join(empty, 'node_modules', 'x'), { recursive: true });
+    await fs.writeFile(path.join(empty, 'node_modules', 'x', 'index.js'), 'module.exports = 1;\n');
+    await fs.writeFile(path.join(empty, 'logo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
+    const out = path.join(root, 'out-empty', 'nested');
+    await expect(buildDataset({ repo: empty, tokenizer: TOKENIZER, outDir: out, name: 'e', seqLen: SEQ })).rejects.toThrow(/empty-repo: no file was kept.*1 candidate file\(s\); skipped: .*binary 1.*Point at a folder/);
+    await expect(fs.stat(path.join(root, 'out-empty'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses --out under a file with a clear message', async () => {
+    const file = path.join(root, 'a-file');
+    await fs.writeFile(file, 'x');
+    await expect(build(plain, path.join(file, 'sub'))).rejects.toThrow(/--out .*a-file\/sub: .*a-file is a file, not a folder/);
+  });
+
   it('plain-text encoding equals the tokenizer library\'s own encode on text without added tokens', async () => {
     const { TokenizerLoader } = await import('@lenml/tokenizers');
     const dir = path.dirname(TOKENIZER);

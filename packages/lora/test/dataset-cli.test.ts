@@ -66,6 +66,6 @@ describe('qtk dataset build (CLI)', () => {
 
   it('rejects an unknown action and a malformed size', async () => {
     await expect(cli(['dataset', 'frob', 'x'])).rejects.toThrow(/Unknown argument|frob/);
-    await expect(cli(['dataset', 'build', root, '--tokenizer', 'x', '--max-file-size', 'lots'])).rejects.toThrow(/--max-file-size lots is not a size/);
+    await expect(cli(['dataset', 'build', root, '--tokenizer', 'x', '--max-file-size', 'lots'])).rejects.toThrow(/--max-file-size: got "lots"; allowed: a size/);
   });
 });

@@ -6,8 +6,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  GGML_TYPES, GgufReader, GgufWriter, QtkError, createProgress, decodeToF32, ggmlTypeByName, ggmlRowBytes,
-  type GgmlTypeName,
+  GGML_TYPES, GgufReader, GgufWriter, QtkError, assertOutputNotInput, createProgress, decodeToF32, ggmlTypeByName, ggmlRowBytes,
+  intArg, onInterrupt, type GgmlTypeName,
 } from '@qtk/core';
 import { CODECS, getCodec } from './codecs/index.js';
 import { createRowQuantizer, type EngineName } from './engine.js';
@@ -182,15 +182,16 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
   const preset = resolvePreset({ preset: opts.preset, bits: opts.bits });
   const { ftype } = PRESETS[preset];
   const output = opts.output ?? defaultOutputPath(opts.input, preset);
-  if (path.resolve(output) === path.resolve(opts.input)) throw new QtkError(`${output}: output and input are the same file. Choose another output name`);
+  await assertOutputNotInput(output, [opts.input, opts.imatrix]);
   const overrides = parseTensorTypes(opts.tensorTypes ?? []);
   const outputTensorType = opts.outputTensorType ? codecType(opts.outputTensorType, '--output-tensor-type') : undefined;
   const tokenEmbeddingType = opts.tokenEmbeddingType ? codecType(opts.tokenEmbeddingType, '--token-embedding-type') : undefined;
-  const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+  const threads = intArg('threads', opts.threads, { min: 1 }) ?? os.availableParallelism();
   const imatrix: Imatrix | undefined = opts.imatrix ? await readImatrix(opts.imatrix) : undefined;
 
   const reader = await GgufReader.open(opts.input);
   let writer: GgufWriter | undefined;
+  let offInterrupt: (() => void) | undefined;
   try {
     const arch = String(reader.get('general.architecture') ?? '');
     const blockCount = firstNumber(reader.get(`${arch}.block_count`));
@@ -229,6 +230,8 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
 
     const inputAlignment = firstNumber(reader.get('general.alignment'));
     writer = await GgufWriter.create(output, { overwrite: opts.force, alignment: inputAlignment });
+    const partial = writer;
+    offInterrupt = onInterrupt(async () => { await partial.abort(); return `removed the partial ${output}`; }, 'quantize');
     for (const w of warnings) log(w);
     for (const kv of reader.kv.values()) if (!DROPPED_KEYS.has(kv.key)) writer.addKV(kv);
     writer.add('general.quantization_version', 'UINT32', QUANTIZATION_VERSION);
@@ -358,6 +361,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     if (writer) await writer.abort().catch(() => {});
     throw e;
   } finally {
+    offInterrupt?.();
     await reader.close();
   }
 }

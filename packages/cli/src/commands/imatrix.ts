@@ -10,7 +10,8 @@ export const imatrixCommand: QtkCommand = {
       .option('process-output', { type: 'boolean', default: false, describe: 'also collect output.weight (llama-imatrix --process-output)' })
       .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' }),
   run: async (args) => {
+    const common = evalArgs(args);
     const { imatrixMain } = await import('@qtk/engine');
-    await imatrixMain({ model: String(args.model), output: String(args.output), force: Boolean(args.force), processOutput: Boolean(args.processOutput), ...evalArgs(args) });
+    await imatrixMain({ model: String(args.model), output: String(args.output), force: Boolean(args.force), processOutput: Boolean(args.processOutput), ...common });
   },
 };

@@ -1,4 +1,7 @@
+import { enumArg, intArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
+
+const BITS = ['8', '6', '5', '4', '3', '2'] as const;
 
 const PRESET_NAMES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q5_0'];
 
@@ -9,13 +12,13 @@ export const quantizeCommand: QtkCommand = {
     y
       .positional('input', { type: 'string', describe: 'an F16/BF16/F32 GGUF (from qtk convert)', demandOption: true })
       .positional('output', { type: 'string', describe: 'output .gguf (default: <input stem>-<PRESET>.gguf beside the input)' })
-      .option('bits', { type: 'number', choices: [8, 6, 5, 4, 3, 2], describe: '8→Q8_0, 6→Q6_K, 5→Q5_K_M, 4→Q4_K_M, 3→Q3_K_M, 2→Q2_K' })
+      .option('bits', { type: 'string', describe: '8→Q8_0, 6→Q6_K, 5→Q5_K_M, 4→Q4_K_M, 3→Q3_K_M, 2→Q2_K' })
       .option('type', { type: 'string', describe: `preset: ${PRESET_NAMES.join(', ')}` })
       .option('imatrix', { type: 'string', describe: 'importance matrix from llama-imatrix (GGUF or legacy .dat)' })
       .option('tensor-type', { type: 'string', array: true, describe: 'PATTERN=TYPE: tensors whose name matches the regex get TYPE (repeatable)' })
       .option('output-tensor-type', { type: 'string', describe: 'type for output.weight' })
       .option('token-embedding-type', { type: 'string', describe: 'type for token_embd.weight' })
-      .option('threads', { type: 'number', describe: 'worker threads (default: all cores)' })
+      .option('threads', { type: 'string', describe: 'worker threads (default: all cores)' })
       .option('allow-requantize', { type: 'boolean', default: false, describe: 'allow quantizing tensors that are already quantized (quality suffers)' })
       .option('leave-output-tensor', { type: 'boolean', default: false, describe: 'keep output.weight unquantized' })
       .option('pure', { type: 'boolean', default: false, describe: 'use the preset\'s base type for every tensor (no bumps)' })
@@ -27,19 +30,21 @@ export const quantizeCommand: QtkCommand = {
       .option('block', { type: 'number', describe: 'gptq: columns per lazy batch (default 128)' })
       .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' }),
   run: async (args) => {
+    const bits = enumArg('bits', args.bits, BITS);
+    const threads = intArg('threads', args.threads, { min: 1, max: 1024 });
     const { quantizeMain } = await import('@qtk/quantize');
     const { enumArg, intArg, numberArg } = await import('@qtk/core');
     const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
     await quantizeMain({
       input: String(args.input),
       output: str('output'),
-      bits: args.bits === undefined ? undefined : Number(args.bits),
+      bits: bits === undefined ? undefined : Number(bits),
       preset: str('type'),
       imatrix: str('imatrix'),
       tensorTypes: (args['tensor-type'] as string[] | undefined) ?? [],
       outputTensorType: str('output-tensor-type'),
       tokenEmbeddingType: str('token-embedding-type'),
-      threads: args.threads === undefined ? undefined : Number(args.threads),
+      threads,
       allowRequantize: Boolean(args['allow-requantize']),
       leaveOutputTensor: Boolean(args['leave-output-tensor']),
       pure: Boolean(args.pure),

@@ -71,12 +71,13 @@ export class ImatrixCollector {
   }
 
   /** Writes llama.cpp's GGUF imatrix through an atomic temp file (GgufWriter). */
-  async write(file: string, meta: { datasets: string[]; chunkCount: number; chunkSize: number; overwrite?: boolean }): Promise<void> {
+  async write(file: string, meta: { datasets: string[]; chunkCount: number; chunkSize: number; overwrite?: boolean; onOpen?: (w: GgufWriter) => void }): Promise<void> {
     if (this.entries.size === 0) throw new QtkError(`${file}: no matmul saw ${IMATRIX_MIN_TOKENS} or more tokens, so there is nothing to write. Use a larger --ctx and more text.`);
     for (const [name, e] of this.entries) {
       if (!e.sums.every(Number.isFinite)) throw new QtkError(`${file}: non-finite activations in ${name}; the model produces inf/NaN on this text. Check the model with qtk eval ppl.`);
     }
     const w = await GgufWriter.create(file, { overwrite: meta.overwrite });
+    meta.onOpen?.(w);
     try {
       w.add(IMATRIX_KEYS.type, 'STRING', 'imatrix');
       w.addArray(IMATRIX_KEYS.datasets, 'STRING', meta.datasets);

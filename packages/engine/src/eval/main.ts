@@ -1,7 +1,7 @@
 // `qtk eval ppl`, `qtk eval kld` and `qtk imatrix`: library entry points the CLI calls.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createProgress, GgufReader, QtkError } from '@qtk/core';
+import { assertOutputNotInput, createProgress, GgufReader, GgufWriter, onInterrupt, QtkError } from '@qtk/core';
 import type { DeviceChoice } from '../ggml/backend.js';
 import { readModelParams } from '../model/hparams.js';
 import { Model, type Session } from '../model/model.js';
@@ -120,6 +120,7 @@ export async function evalKldMain(a: EvalCommonArgs & { base: string; model: str
 }
 
 export async function imatrixMain(a: EvalCommonArgs & { model: string; output: string; force?: boolean; processOutput?: boolean }): Promise<{ entries: number; windows: number; tokens: number }> {
+  await assertOutputNotInput(a.output, [a.model, a.data], { flag: '--output' });
   if (!a.force && (await fs.stat(a.output).then(() => true, () => false))) {
     throw new QtkError(`${a.output}: already exists. Pass --force to overwrite it, or choose another -o path.`, { file: a.output });
   }
@@ -129,8 +130,16 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
   const hooks = col.hooks();
   const stats = new NllStats();
   const progress = createProgress({ title: 'imatrix', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
+  let writer: GgufWriter | undefined;
+  // SIGINT/SIGTERM: nothing is on disk until the end; then only the temp file, which is removed.
+  const offInterrupt = onInterrupt(async () => {
+    await writer?.abort();
+    return writer ? `removed the partial ${a.output}` : 'nothing was written';
+  }, 'imatrix');
   try {
     for (const w of windows) {
+      // Each window is one synchronous graph run; yield between them so a signal is seen mid-run.
+      await new Promise((r) => setImmediate(r));
       s.reset();
       // llama-imatrix also reports the perplexity of the second halves; same positions as eval ppl
       const pos = scoredPositions(w.length);
@@ -146,12 +155,14 @@ export async function imatrixMain(a: EvalCommonArgs & { model: string; output: s
       });
       progress.tick(nCtx, `PPL ${stats.ppl.toFixed(4)}`);
     }
+    progress.done();
+    await col.write(a.output, { datasets: [source], chunkCount: windows.length, chunkSize: nCtx, overwrite: a.force, onOpen: (w) => { writer = w; } });
   } finally {
+    offInterrupt();
     progress.done();
     s.model.free();
     s.free();
   }
-  await col.write(a.output, { datasets: [source], chunkCount: windows.length, chunkSize: nCtx, overwrite: a.force });
   const out = a.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const r = { entries: col.entries.size, windows: windows.length, tokens: windows.length * nCtx };
   if (a.json) out(JSON.stringify({ ...r, output: a.output, ppl: stats.ppl }));

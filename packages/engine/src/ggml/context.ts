@@ -205,6 +205,33 @@ export class GgmlContext {
     return this.wrap(() => this.lib.ggml_sum_rows(this.ptr, a.ptr), a.type, [1, a.ne[1], a.ne[2], a.ne[3]], undefined, 'sum_rows');
   }
 
+  /** Sum of all elements → [1]. */
+  sum(a: Tensor): Tensor {
+    return this.wrap(() => this.lib.ggml_sum(this.ptr, a.ptr), a.type, [1, 1, 1, 1], undefined, 'sum');
+  }
+
+  /** A copy of a with b written at byte `offset` through strides nb1..nb3 of a (not in place: it has a backward). */
+  set(a: Tensor, b: Tensor, nb: readonly [number, number, number], offset: number): Tensor {
+    check(a.type === 'F32' && b.type === 'F32' && isContiguous(a) && isContiguous(b), 'set', () => `${shapeText(a)} and ${shapeText(b)} must be contiguous f32`);
+    const last = offset + (b.ne[0] - 1) * 4 + (b.ne[1] - 1) * nb[0] + (b.ne[2] - 1) * nb[1] + (b.ne[3] - 1) * nb[2];
+    check(offset >= 0 && last + 4 <= nbytes(a), 'set', () => `${shapeText(b)} at byte ${offset} runs past ${shapeText(a)}`);
+    // ggml keeps strides and offset in int32 op params
+    check(nbytes(a) < 2 ** 31, 'set', () => `${shapeText(a)} is 2 GiB or larger`);
+    return this.wrap(() => this.lib.ggml_set(this.ptr, a.ptr, b.ptr, nb[0], nb[1], nb[2], offset), a.type, [...a.ne], undefined, 'set');
+  }
+
+  /** -inf above the diagonal (column > row + nPast) of each [ne0, ne1] matrix. */
+  diagMaskInf(a: Tensor, nPast: number): Tensor {
+    check(a.type === 'F32' && isContiguous(a), 'diag_mask_inf', () => `${shapeText(a)} must be contiguous f32`);
+    return this.wrap(() => this.lib.ggml_diag_mask_inf(this.ptr, a.ptr, nPast), a.type, [...a.ne], undefined, 'diag_mask_inf');
+  }
+
+  /** −Σ labels·log_softmax(logits) / rows, over [vocab, rows] → [1]. */
+  crossEntropyLoss(logits: Tensor, labels: Tensor): Tensor {
+    check(logits.ne.every((n, i) => n === labels.ne[i]) && isContiguous(logits) && isContiguous(labels), 'cross_entropy_loss', () => `${shapeText(logits)} and ${shapeText(labels)} must be contiguous and the same shape`);
+    return this.wrap(() => this.lib.ggml_cross_entropy_loss(this.ptr, logits.ptr, labels.ptr), 'F32', [1, 1, 1, 1], undefined, 'cross_entropy_loss');
+  }
+
   /** silu(a) * b, fused. */
   swiglu(a: Tensor, b: Tensor): Tensor {
     check(a.ne.every((n, i) => n === b.ne[i]), 'swiglu', () => `${shapeText(a)} and ${shapeText(b)} differ`);

@@ -99,6 +99,11 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_flash_attn_ext: b('void *ggml_flash_attn_ext(void *ctx, void *q, void *k, void *v, void *mask, float scale, float max_bias, float logit_softcap)'),
     ggml_flash_attn_ext_set_prec: b('void ggml_flash_attn_ext_set_prec(void *a, int prec)'),
     // graphs
+    ggml_out_prod: b('void *ggml_out_prod(void *ctx, void *a, void *b)'),
+    ggml_sum: b('void *ggml_sum(void *ctx, void *a)'),
+    ggml_set: b('void *ggml_set(void *ctx, void *a, void *b, size_t nb1, size_t nb2, size_t nb3, size_t offset)'),
+    ggml_diag_mask_inf: b('void *ggml_diag_mask_inf(void *ctx, void *a, int n_past)'),
+    ggml_cross_entropy_loss: b('void *ggml_cross_entropy_loss(void *ctx, void *a, void *b)'),
     ggml_new_graph_custom: b('void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)'),
     ggml_build_forward_expand: b('void ggml_build_forward_expand(void *gf, void *t)'),
     ggml_build_backward_expand: b('void ggml_build_backward_expand(void *ctx, void *gf, void *grad_accs)'),

@@ -24,6 +24,7 @@ export const REFERENCE_ARCHS = {
  */
 export async function referenceForward(dir: string, tokenIds: number[], opts: ReferenceOptions = {}): Promise<ReferenceResult> {
   const w = await HfWeights.open(dir);
+  w.adjust = opts.adjustWeight;
   try {
     const type = String(w.config.model_type);
     const forward = (REFERENCE_ARCHS as Record<string, typeof qwen3Forward | undefined>)[type];

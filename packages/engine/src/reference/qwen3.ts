@@ -45,6 +45,7 @@ export async function qwen3Forward(w: HfWeights, ids: number[], opts: ReferenceO
   }
   const hidden = rmsnorm(x, H, await w.get('model.norm.weight', [H]), eps, false);
   const head = w.has('lm_head.weight') || !c.tie_word_embeddings ? 'lm_head.weight' : 'model.embed_tokens.weight';
+  if (opts.hiddenOnly) return { logits: new Float32Array(0), vocab: 0, hidden };
   const { logits, vocab } = await lmHead(w, head, hidden, T, H, round);
   return opts.returnHidden ? { logits, vocab, hidden } : { logits, vocab };
 }

@@ -195,6 +195,7 @@ export async function qwen35Forward(w: HfWeights, ids: number[], opts: Reference
   // A tied checkpoint has no lm_head and reuses the embedding; an untied one without it is refused by the reader.
   const tied = Boolean(w.config.text_config?.tie_word_embeddings ?? w.config.tie_word_embeddings);
   const head = w.has('lm_head.weight') || !tied ? 'lm_head.weight' : `${base}.embed_tokens.weight`;
+  if (opts.hiddenOnly) return { logits: new Float32Array(0), vocab: 0, hidden };
   const { logits, vocab } = await lmHead(w, head, hidden, T, H, round);
   return opts.returnHidden ? { logits, vocab, hidden } : { logits, vocab };
 }

@@ -13,8 +13,15 @@ export interface ReferenceOptions {
   roundMatmulInputs?: 'f16' | 'bf16';
   /** Also return the final normed hidden state [T, hidden] (what lm_head and the MTP head read). */
   returnHidden?: boolean;
+  /** Return only the final normed hidden state (no logits: the caller applies the head itself). */
+  hiddenOnly?: boolean;
   /** Called with the residual stream [T, hidden] after each decoder layer (layer-by-layer comparisons). */
   onLayer?: (layer: number, hidden: Float64Array) => void;
+  /**
+   * Replaces a weight as read (HF name, decoded values) before the math uses it: a LoRA delta
+   * W + scale·B·A, or another base. A Float64Array keeps such a sum exact; the math only indexes it.
+   */
+  adjustWeight?: (name: string, values: Float32Array) => Float32Array | Float64Array;
 }
 
 export interface ReferenceResult {
@@ -31,6 +38,9 @@ export function rounding(kind: ReferenceOptions['roundMatmulInputs']): Rounding 
 }
 
 export class HfWeights {
+  /** See ReferenceOptions.adjustWeight. */
+  adjust?: ReferenceOptions['adjustWeight'];
+
   private constructor(
     readonly dir: string,
     readonly config: Record<string, any>,
@@ -65,8 +75,9 @@ export class HfWeights {
     if (shape !== undefined && (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]))) {
       throw fileError(info.file, `tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`, 'Check that config.json belongs to these weights');
     }
-    const values = await this.ck.readF32(name);
-    return info.dtype === 'F8_E4M3' ? this.dequantFp8(name, values, info.shape) : values;
+    const read = await this.ck.readF32(name);
+    const values = info.dtype === 'F8_E4M3' ? await this.dequantFp8(name, read, info.shape) : read;
+    return this.adjust ? (this.adjust(name, values) as Float32Array) : values;
   }
 
   /** Rows `ids` of a 2-D tensor (embedding lookup) without reading the rest. */

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { QtkError, createProgress, fileError } from '@qtk/core';
+import { QtkError, assertOutputNotInput, createProgress, fileError, onInterrupt } from '@qtk/core';
 import { ArrowSplitWriter, DATASET_COLUMNS } from './arrow-out.js';
 import { Classifier } from './classify.js';
 import { MINHASH, NearDupIndex, minhashSignature, shingleHashes } from './minhash.js';
@@ -113,6 +113,9 @@ export async function buildDataset(opts: BuildDatasetOptions): Promise<{ dir: st
   }
   const outDir = path.resolve(opts.outDir ?? 'datasets');
   const target = path.join(outDir, name);
+  await assertOutDirUsable(outDir);
+  // The output may sit inside the repository (the walk leaves it out), never on the tokenizer.
+  await assertOutputNotInput(target, [repo, opts.tokenizer], { flag: '--out', kind: 'dir', allowInsideInputDir: true });
   if (!opts.force && (await fs.stat(target).then(() => true, () => false))) {
     throw new QtkError(`${target}: a dataset of that name already exists. Pass --force to replace it, or --name to choose another.`, { file: target });
   }
@@ -120,9 +123,20 @@ export async function buildDataset(opts: BuildDatasetOptions): Promise<{ dir: st
   const tok = await loadDatasetTokenizer(opts.tokenizer);
   const tmp = path.join(outDir, `.${name}.tmp-${process.pid}`);
   const writers: Partial<Record<SplitName, ArrowSplitWriter>> = {};
+  // The first folder this run created on the way to --out: removed again when the run fails.
+  let createdOutDir: string | undefined;
+  const removePartial = async () => {
+    for (const w of Object.values(writers)) await w.abort().catch(() => {});
+    await fs.rm(tmp, { recursive: true, force: true });
+    if (createdOutDir) await fs.rm(createdOutDir, { recursive: true, force: true });
+  };
+  const offInterrupt = onInterrupt(async () => {
+    await removePartial();
+    return `removed the partial ${target}`;
+  }, 'dataset build');
   try {
     if (fimRate > 0) requireFimTokens(tok);
-    await fs.mkdir(outDir, { recursive: true });
+    createdOutDir = await fs.mkdir(outDir, { recursive: true });
     await fs.rm(tmp, { recursive: true, force: true });
     await fs.mkdir(tmp);
     const batchRows = Math.max(1, Math.floor(DATASET_DEFAULTS.batchTokens / seqLen));
@@ -152,10 +166,10 @@ export async function buildDataset(opts: BuildDatasetOptions): Promise<{ dir: st
     if (hadOld) await fs.rm(old, { recursive: true, force: true });
     return { dir: target, manifest };
   } catch (e) {
-    for (const w of Object.values(writers)) await w.abort();
-    await fs.rm(tmp, { recursive: true, force: true });
+    await removePartial();
     throw e;
   } finally {
+    offInterrupt();
     await tok.close();
   }
 }
@@ -182,10 +196,13 @@ interface ProcessContext {
 async function processRepository(c: ProcessContext): Promise<DatasetManifest> {
   const selection = await selectPaths(c.repo, { skipVendored: c.skipVendored });
   const classifier = new Classifier(c.repo, { include: c.include, exclude: c.exclude, maxFileBytes: c.maxFileBytes, skipVendored: c.skipVendored });
-  // Never read our own output back in when the datasets folder lives inside the repository.
+  // Never read a dataset back in: not the --out folder (when it lives inside the repository), nor
+  // any other dataset folder (a manifest.json beside a train.arrow or eval.arrow).
   const outRel = path.relative(c.repo, path.dirname(c.target)).split(path.sep).join('/');
-  const outPrefix = outRel && !outRel.startsWith('..') && !path.isAbsolute(outRel) ? `${outRel}/${c.name}/` : undefined;
-  const outTmpPrefix = outPrefix ? `${outRel}/.${c.name}.` : undefined;
+  const outInside = !outRel.startsWith('..') && !path.isAbsolute(outRel);
+  const outPrefixes = !outInside ? [] : outRel === '' ? [`${c.name}/`, `.${c.name}.`] : [`${outRel}/`];
+  const datasetPrefixes = await datasetFolders(c.repo, selection.paths);
+  const isOutput = (rel: string) => outPrefixes.some((p) => rel.startsWith(p)) || datasetPrefixes.some((p) => rel.startsWith(p));
 
   const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   skipped.vendored += selection.prunedVendoredDirs;
@@ -217,7 +234,7 @@ async function processRepository(c: ProcessContext): Promise<DatasetManifest> {
     for (const rel of selection.paths) {
       progress.tick(1);
       if (rel.includes('\n')) { skip(rel, 'excluded', 'newline in path'); continue; }
-      if ((outPrefix && rel.startsWith(outPrefix)) || (outTmpPrefix && rel.startsWith(outTmpPrefix))) { skip(rel, 'excluded', 'output folder'); continue; }
+      if (isOutput(rel)) { skip(rel, 'excluded', 'dataset output folder'); continue; }
       const v = await classifier.classify(rel);
       if (!v.keep) { skip(rel, v.reason, v.rule); continue; }
       const digest = createHash('sha256').update(v.text).digest('base64');
@@ -246,6 +263,10 @@ async function processRepository(c: ProcessContext): Promise<DatasetManifest> {
     }
   } finally {
     progress.done();
+  }
+  if (kept === 0) {
+    const reasons = Object.entries(skipped).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ');
+    throw new QtkError(`${c.repo}: no file was kept, so the dataset would be empty (${selection.paths.length} candidate file(s)${reasons ? `; skipped: ${reasons}` : ''}). Point at a folder with source files, or loosen --include/--exclude/--max-file-size.`, { file: c.repo });
   }
   for (const s of SPLITS) {
     packers[s].finish();
@@ -291,4 +312,27 @@ async function processRepository(c: ProcessContext): Promise<DatasetManifest> {
     splits,
     columns: DATASET_COLUMNS,
   };
+}
+
+/** The nearest existing folder above (or at) --out must be a folder: `--out some-file/sub` fails here, clearly. */
+async function assertOutDirUsable(outDir: string): Promise<void> {
+  for (let p = outDir; ; p = path.dirname(p)) {
+    const st = await fs.stat(p).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : null));
+    if (st === null || (st && !st.isDirectory())) {
+      throw new QtkError(`--out ${outDir}: ${p} is ${st ? 'a file, not a folder' : 'not usable as a folder'}. Choose an --out folder whose parents are folders.`, { file: outDir });
+    }
+    if (st || path.dirname(p) === p) return;
+  }
+}
+
+/** "dir/" for every folder of the selection that holds a qtk dataset (manifest.json beside a split). */
+async function datasetFolders(repo: string, paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const rel of paths) {
+    if (!rel.endsWith('/manifest.json')) continue;
+    const dir = rel.slice(0, rel.length - 'manifest.json'.length);
+    const split = await Promise.any(SPLITS.map((sp) => fs.stat(path.join(repo, dir, `${sp}.arrow`)))).then(() => true, () => false);
+    if (split) out.push(dir);
+  }
+  return out;
 }

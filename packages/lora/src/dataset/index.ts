@@ -1,6 +1,6 @@
 // Repository → tokenized, packed, deduplicated training data in Arrow (issue 7).
 export { buildDataset, SPLITS, type BuildDatasetOptions, type DatasetManifest, type SplitStats, type SplitName } from './build.js';
-export { datasetBuildMain, parseByteSize, type DatasetBuildArgs } from './main.js';
+export { datasetBuildMain, type DatasetBuildArgs } from './main.js';
 export { formatSummary, splitWarnings } from './summary.js';
 export { DATASET_COLUMNS, datasetSchema } from './arrow-out.js';
 export { loadDatasetTokenizer, SPECIAL_TOKEN_TEXT, type DatasetTokenizer } from './tokenizer.js';
