@@ -1,4 +1,4 @@
-import { enumArg, intArg } from '@qtk/core';
+import { enumArg, intArg, numberArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 const BITS = ['8', '6', '5', '4', '3', '2'] as const;
@@ -25,15 +25,14 @@ export const quantizeCommand: QtkCommand = {
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing output file' })
       .option('method', { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', describe: 'rounding inside each tensor: rtn (llama-quantize\'s) or gptq (Hessian error feedback, needs --calib)' })
       .option('calib', { type: 'string', describe: 'gptq: calibration text file or qtk dataset folder' })
-      .option('calib-tokens', { type: 'number', describe: 'gptq: calibration tokens (default 32768)' })
-      .option('damp', { type: 'number', describe: 'gptq: damping, fraction of mean diag(H) (default 0.01)' })
-      .option('block', { type: 'number', describe: 'gptq: columns per lazy batch (default 128)' })
+      .option('calib-tokens', { type: 'string', describe: 'gptq: calibration tokens (default 32768)' })
+      .option('damp', { type: 'string', describe: 'gptq: damping, fraction of mean diag(H) (default 0.01)' })
+      .option('block', { type: 'string', describe: 'gptq: columns per lazy batch (default 128)' })
       .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' }),
   run: async (args) => {
     const bits = enumArg('bits', args.bits, BITS);
     const threads = intArg('threads', args.threads, { min: 1, max: 1024 });
     const { quantizeMain } = await import('@qtk/quantize');
-    const { enumArg, intArg, numberArg } = await import('@qtk/core');
     const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
     await quantizeMain({
       input: String(args.input),
@@ -49,11 +48,11 @@ export const quantizeCommand: QtkCommand = {
       leaveOutputTensor: Boolean(args['leave-output-tensor']),
       pure: Boolean(args.pure),
       force: Boolean(args.force),
-      method: enumArg('--method', args.method, ['rtn', 'gptq'] as const),
+      method: enumArg('method', args.method, ['rtn', 'gptq'] as const),
       calib: str('calib'),
-      tokens: intArg('--calib-tokens', args['calib-tokens'], { min: 16 }),
-      damp: numberArg('--damp', args.damp, { min: 0, max: 10 }),
-      block: intArg('--block', args.block, { min: 1, max: 65536 }),
+      tokens: intArg('calib-tokens', args['calib-tokens'], { min: 16 }),
+      damp: numberArg('damp', args.damp, { min: 0, max: 10 }),
+      block: intArg('block', args.block, { min: 1, max: 65536 }),
       actOrder: Boolean(args['act-order']),
     });
   },
