@@ -55,4 +55,26 @@ describe('qtk', () => {
     expect(r.stderr).toMatch(/\.gguf|safetensors/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('plan prints the preset table and the recommendation for a config.json', async () => {
+    const { QWEN3_6_27B_CONFIG } = await import('@qtk/fixtures');
+    const f = path.join(tmp, 'config.json');
+    await fs.writeFile(f, JSON.stringify(QWEN3_6_27B_CONFIG));
+    const r = qtk('plan', f, '--vram', '24GiB', '--ctx', '32768');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^recommended: Q\d_K/m);
+  });
+
+  it('plan refuses a malformed --vram in one line naming the flag', () => {
+    const r = qtk('plan', tmp, '--vram', 'lots');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--vram/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('quantize --fit refuses --type beside it', () => {
+    const r = qtk('quantize', path.join(tmp, 'none.gguf'), '--fit', '1GiB', '--type', 'Q4_K_M');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--fit chooses every tensor's type itself/);
+  });
 });

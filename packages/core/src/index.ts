@@ -12,4 +12,5 @@ export * from './gguf/index.js';
 export * from './inspect.js';
 export * from './arch/index.js';
 export * from './tokenizer/index.js';
+export * from './memory/index.js';
 export * from './lora/index.js';

@@ -20,3 +20,9 @@ export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gpt
 export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
 export { collectHessians, readHessian, type CalibrationOptions, type CalibrationResult, type HessianFile } from './gptq/calibrate.js';
 export { quantizeGptq, gptqRounding, type GptqOptions } from './gptq/quantize-gptq.js';
+export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
+export { loadModelDescription } from './plan/source.js';
+export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
+export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
+export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
+export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';

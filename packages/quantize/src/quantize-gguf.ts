@@ -36,6 +36,8 @@ export interface QuantizeOptions {
   engine?: 'auto' | EngineName;
   /** Lines for the user (warnings, notices); default: stderr. */
   log?: (line: string) => void;
+  /** Extra metadata written after general.file_type (e.g. --fit's quantize.fit.* keys). */
+  metadata?: (writer: GgufWriter) => void;
   /** Replaces plain rounding per tensor (GPTQ); a tensor it returns nothing for keeps plain rounding. Its
    *  importance counts as an imatrix for the type rules, so the types equal an imatrix run's. */
   rounding?: TensorRounding;
@@ -236,6 +238,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     for (const kv of reader.kv.values()) if (!DROPPED_KEYS.has(kv.key)) writer.addKV(kv);
     writer.add('general.quantization_version', 'UINT32', QUANTIZATION_VERSION);
     writer.add('general.file_type', 'UINT32', ftype);
+    opts.metadata?.(writer);
     for (const c of choices) writer.addTensorInfo(c.name, reader.tensor(c.name).ne, c.type);
 
     const engine = createRowQuantizer(opts.engine ?? 'auto', threads);

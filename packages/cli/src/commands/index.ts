@@ -6,7 +6,8 @@ import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
 import { imatrixCommand } from './imatrix.js';
 import { inspectCommand } from './inspect.js';
+import { planCommand } from './plan.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, imatrixCommand, inspectCommand, quantizeCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, imatrixCommand, inspectCommand, planCommand, quantizeCommand, serveCommand];

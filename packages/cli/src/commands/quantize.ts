@@ -1,4 +1,4 @@
-import { enumArg, intArg, numberArg } from '@qtk/core';
+import { QtkError, enumArg, intArg, numberArg, sizeArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 const BITS = ['8', '6', '5', '4', '3', '2'] as const;
@@ -28,12 +28,22 @@ export const quantizeCommand: QtkCommand = {
       .option('calib-tokens', { type: 'string', describe: 'gptq: calibration tokens (default 32768)' })
       .option('damp', { type: 'string', describe: 'gptq: damping, fraction of mean diag(H) (default 0.01)' })
       .option('block', { type: 'string', describe: 'gptq: columns per lazy batch (default 128)' })
-      .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' }),
+      .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' })
+      .option('fit', { type: 'string', describe: 'choose each tensor\'s type to fit this size (e.g. 14GiB) with the least measured error' })
+      .option('ctx', { type: 'string', describe: 'with --fit: also keep room for the KV cache, state and compute buffer at this context' }),
   run: async (args) => {
     const bits = enumArg('bits', args.bits, BITS);
     const threads = intArg('threads', args.threads, { min: 1, max: 1024 });
-    const { quantizeMain } = await import('@qtk/quantize');
+    const { quantizeMain, fitMain } = await import('@qtk/quantize');
     const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
+    if (args.fit !== undefined) {
+      await fitMain({
+        input: String(args.input), output: str('output'), budget: sizeArg('fit', args.fit)!, ctx: intArg('ctx', args.ctx, { min: 1, max: 16_777_216 }),
+        imatrix: str('imatrix'), threads, force: Boolean(args.force), preset: str('type'), bits: bits === undefined ? undefined : Number(bits),
+      });
+      return;
+    }
+    if (args.ctx !== undefined) throw new QtkError('--ctx applies to --fit only. Add --fit SIZE or leave out --ctx');
     await quantizeMain({
       input: String(args.input),
       output: str('output'),
