@@ -18,6 +18,7 @@ export * from './eval/perplexity.js';
 export * from './eval/score-graph.js';
 export * from './eval/kld.js';
 export * from './eval/imatrix.js';
+export * from './eval/hessian.js';
 export * from './eval/data.js';
 export * from './data/dataset.js';
 export * from './data/arrow-tokens.js';

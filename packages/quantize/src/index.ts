@@ -13,8 +13,13 @@ export {
 export { readImatrix, imatrixFor, type Imatrix } from './imatrix.js';
 export {
   quantizeGguf, quantizeMain, formatQuantizeReport, defaultOutputPath, parseTensorTypes, resolvePreset,
-  type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs,
+  type QuantizeOptions, type QuantizeResult, type QuantizedTensor, type QuantizeMainArgs, type SlabRounder, type TensorRounding,
 } from './quantize-gguf.js';
+export { blockGrid, GPTQ_TYPES, type BlockGrid } from './gptq/grids.js';
+export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gptq/hessian.js';
+export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
+export { collectHessians, readHessian, type CalibrationOptions, type CalibrationResult, type HessianFile } from './gptq/calibrate.js';
+export { quantizeGptq, gptqRounding, type GptqOptions } from './gptq/quantize-gptq.js';
 export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
 export { loadModelDescription } from './plan/source.js';
 export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';

@@ -14,6 +14,7 @@ import { createRowQuantizer, type EngineName } from './engine.js';
 import { imatrixFor, readImatrix, type Imatrix } from './imatrix.js';
 import { BITS_TO_PRESET, PRESETS, QUANTIZATION_VERSION, presetByName, type PresetName } from './presets.js';
 import { chooseTensorTypes, type TypeOverride } from './rules.js';
+import type { GptqOptions } from './gptq/quantize-gptq.js';
 
 export interface QuantizeOptions {
   input: string;
@@ -37,6 +38,16 @@ export interface QuantizeOptions {
   log?: (line: string) => void;
   /** Extra metadata written after general.file_type (e.g. --fit's quantize.fit.* keys). */
   metadata?: (writer: GgufWriter) => void;
+  /** Replaces plain rounding per tensor (GPTQ); a tensor it returns nothing for keeps plain rounding. Its
+   *  importance counts as an imatrix for the type rules, so the types equal an imatrix run's. */
+  rounding?: TensorRounding;
+}
+
+/** Quantizes nRows whole rows of one tensor from src into dst. */
+export type SlabRounder = (src: Float32Array, dst: Uint8Array, nRows: number) => Promise<void>;
+export interface TensorRounding {
+  readonly method: string;
+  forTensor(name: string, type: GgmlTypeName, ne: readonly number[]): Promise<SlabRounder | undefined>;
 }
 
 export interface QuantizedTensor {
@@ -47,6 +58,8 @@ export interface QuantizedTensor {
   inBytes: number;
   outBytes: number;
   imatrix: boolean;
+  /** The rounding method when not plain (e.g. 'gptq'). */
+  rounding?: string;
 }
 
 export interface QuantizeResult {
@@ -191,7 +204,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     const nHeadKv = firstNumber(reader.get(`${arch}.attention.head_count_kv`)) ?? nHead;
     const { choices, nFallback } = chooseTensorTypes(reader.tensors, {
       preset, blockCount, nGqa: nHeadKv > 0 ? Math.floor(nHead / nHeadKv) : 0,
-      nExpert: firstNumber(reader.get(`${arch}.expert_count`)) ?? 0, hasImatrix: imatrix !== undefined, pure: opts.pure,
+      nExpert: firstNumber(reader.get(`${arch}.expert_count`)) ?? 0, hasImatrix: imatrix !== undefined || opts.rounding !== undefined, pure: opts.pure,
       leaveOutputTensor: opts.leaveOutputTensor, overrides, outputTensorType, tokenEmbeddingType,
     });
 
@@ -201,7 +214,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
     let requantizeWarned = false;
     for (const c of choices) {
       const info = reader.tensor(c.name);
-      if (c.allowsQuantization && c.requiresImatrix && !imatrix) {
+      if (c.allowsQuantization && c.requiresImatrix && !imatrix && !opts.rounding) {
         throw new QtkError(`${opts.input}: tensor ${c.name} → ${c.type} requires an importance matrix. Pass --imatrix FILE (llama-imatrix output)`, { file: opts.input });
       }
       if (c.type === info.type) continue;
@@ -276,6 +289,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
         const nRows = info.byteLength === 0 ? 0 : info.ne.slice(1).reduce((a, b) => a * b, 1);
         nElements += ne0 * nRows;
         let usedImatrix = false;
+        let custom: SlabRounder | undefined;
         if (c.type === info.type) {
           await retire();
           await writing;
@@ -288,6 +302,8 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
           const weights = imatrix ? imatrixFor(imatrix, opts.input, c.name, info.ne) : undefined;
           if (imatrix && !weights) log(`notice: no importance weights for ${c.name}`);
           usedImatrix = weights !== undefined;
+          await retire();
+          custom = await opts.rounding?.forTensor(c.name, c.type, info.ne);
           const inRow = ggmlRowBytes(info.type, ne0);
           const outRow = ggmlRowBytes(c.type, ne0);
           const rowsPerExpert = info.ne[1] ?? 1;
@@ -321,13 +337,13 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
             next?.catch(() => {}); // surfaced when awaited
             const dst = buffers.output(no, n * outRow);
             const e = Math.floor(r / rowsPerExpert) * ne0;
-            const done = engine.quantize(c.type, src, dst, n, ne0, weights?.subarray(e, e + ne0));
+            const done = custom ? custom(src, dst, n) : engine.quantize(c.type, src, dst, n, ne0, weights?.subarray(e, e + ne0));
             done.catch(() => {}); // surfaced by retire()
             await retire();
             quantizing = { name: c.name, done, dst, inBytes: n * inRow };
           }
         }
-        tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix });
+        tensors.push({ name: c.name, ne: [...info.ne], inType: info.type, outType: c.type, inBytes: info.byteLength, outBytes: nRows * ggmlRowBytes(c.type, ne0), imatrix: usedImatrix, ...(custom && opts.rounding ? { rounding: opts.rounding.method } : {}) });
       }
       await retire();
       await writing;
@@ -356,7 +372,7 @@ export async function quantizeGguf(opts: QuantizeOptions): Promise<QuantizeResul
 /** The per-tensor table and totals that `qtk quantize` prints. */
 export function formatQuantizeReport(r: QuantizeResult): string {
   const mib = (b: number) => (b / 1048576).toFixed(2);
-  const rows = r.tensors.map((t) => [t.name, `[${t.ne.join(', ')}]`, `${t.inType} → ${t.outType}${t.imatrix ? ' (imatrix)' : ''}`, `${mib(t.inBytes)} → ${mib(t.outBytes)} MiB`]);
+  const rows = r.tensors.map((t) => [t.name, `[${t.ne.join(', ')}]`, `${t.inType} → ${t.outType}${t.rounding ? ` (${t.rounding})` : t.imatrix ? ' (imatrix)' : ''}`, `${mib(t.inBytes)} → ${mib(t.outBytes)} MiB`]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length), 0));
   const lines = rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
   lines.push(
@@ -368,12 +384,16 @@ export function formatQuantizeReport(r: QuantizeResult): string {
   return lines.join('\n');
 }
 
-export interface QuantizeMainArgs extends QuantizeOptions {
+export interface QuantizeMainArgs extends QuantizeOptions, Partial<GptqOptions> {
   quiet?: boolean;
+  /** 'gptq' calibrates on `calib` and rounds each matmul weight by GPTQ (default: plain rounding). */
+  method?: 'rtn' | 'gptq';
 }
 
 export async function quantizeMain(args: QuantizeMainArgs): Promise<QuantizeResult> {
-  const result = await quantizeGguf(args);
+  if (args.method !== 'gptq' && args.calib !== undefined) throw new QtkError('--calib is only read by --method gptq. Pass --method gptq, or drop --calib');
+  if (args.method === 'gptq' && args.calib === undefined) throw new QtkError('--method gptq needs calibration text. Pass --calib <text file | dataset folder>');
+  const result = args.method === 'gptq' ? await (await import('./gptq/quantize-gptq.js')).quantizeGptq({ ...args, calib: args.calib! }) : await quantizeGguf(args);
   if (!args.quiet) process.stdout.write(formatQuantizeReport(result) + '\n');
   return result;
 }

@@ -1,4 +1,4 @@
-import { QtkError, enumArg, intArg, sizeArg } from '@qtk/core';
+import { QtkError, enumArg, intArg, numberArg, sizeArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 const BITS = ['8', '6', '5', '4', '3', '2'] as const;
@@ -23,6 +23,12 @@ export const quantizeCommand: QtkCommand = {
       .option('leave-output-tensor', { type: 'boolean', default: false, describe: 'keep output.weight unquantized' })
       .option('pure', { type: 'boolean', default: false, describe: 'use the preset\'s base type for every tensor (no bumps)' })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing output file' })
+      .option('method', { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', describe: 'rounding inside each tensor: rtn (llama-quantize\'s) or gptq (Hessian error feedback, needs --calib)' })
+      .option('calib', { type: 'string', describe: 'gptq: calibration text file or qtk dataset folder' })
+      .option('calib-tokens', { type: 'string', describe: 'gptq: calibration tokens (default 32768)' })
+      .option('damp', { type: 'string', describe: 'gptq: damping, fraction of mean diag(H) (default 0.01)' })
+      .option('block', { type: 'string', describe: 'gptq: columns per lazy batch (default 128)' })
+      .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' })
       .option('fit', { type: 'string', describe: 'choose each tensor\'s type to fit this size (e.g. 14GiB) with the least measured error' })
       .option('ctx', { type: 'string', describe: 'with --fit: also keep room for the KV cache, state and compute buffer at this context' }),
   run: async (args) => {
@@ -52,6 +58,12 @@ export const quantizeCommand: QtkCommand = {
       leaveOutputTensor: Boolean(args['leave-output-tensor']),
       pure: Boolean(args.pure),
       force: Boolean(args.force),
+      method: enumArg('method', args.method, ['rtn', 'gptq'] as const),
+      calib: str('calib'),
+      tokens: intArg('calib-tokens', args['calib-tokens'], { min: 16 }),
+      damp: numberArg('damp', args.damp, { min: 0, max: 10 }),
+      block: intArg('block', args.block, { min: 1, max: 65536 }),
+      actOrder: Boolean(args['act-order']),
     });
   },
 };
