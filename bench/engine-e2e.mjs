@@ -5,7 +5,7 @@
 // vs `llama-imatrix`; wall time (median of --runs, with min and max), peak RSS (GNU time), the model
 // load time each reports, and the values both print. Fixtures: qwen3_5 f16 checkpoints converted by
 // qtk (hidden 1024 × 8 layers ≈ 0.76 GB; hidden 2048 × 16 layers ≈ 2.2 GB) and their Q4_K_M by qtk quantize.
-// Needs `npm run build` and llama.cpp's tools (bash ../shared/tools/build-llama-anchors.sh prints their folder).
+// Needs `npm run build` and llama.cpp's tools (bash bench/build-llama-anchors.sh prints their folder).
 // Usage: node bench/engine-e2e.mjs --bin DIR [--threads 2] [--runs 3] [--chunks 6] [--ctx 512]
 //        [--sizes small,big] [--fixtures DIR (kept; made there when missing)] [--only ppl,kld,imatrix]
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
   },
 });
 if (!args.bin || !existsSync(path.join(args.bin, 'llama-perplexity'))) {
-  console.error('pass --bin with the folder of llama-perplexity and llama-imatrix (bash ../shared/tools/build-llama-anchors.sh prints it)');
+  console.error('pass --bin with the folder of llama-perplexity and llama-imatrix (bash bench/build-llama-anchors.sh prints it)');
   process.exit(2);
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
