@@ -15,3 +15,4 @@ export * from './tokenizer/index.js';
 export * from './memory/index.js';
 export * from './lora/index.js';
 export * from './memory/training.js';
+export * from './prng.js';

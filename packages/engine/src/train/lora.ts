@@ -1,5 +1,5 @@
 // LoRA configuration and PEFT's initialisation, in Hugging Face module space.
-import { LORA_MODULE_NAMES, LORA_TARGET_GROUPS, QtkError, type LoraTarget, type LoraTargetGroup } from '@qtk/core';
+import { LORA_MODULE_NAMES, mulberry32, LORA_TARGET_GROUPS, QtkError, type LoraTarget, type LoraTargetGroup } from '@qtk/core';
 
 export interface LoraConfig {
   rank: number;
@@ -36,17 +36,7 @@ export function selectsTarget(targets: readonly string[] | undefined, t: Pick<Lo
   return targets.includes(t.group as LoraTargetGroup) || targets.includes(t.name);
 }
 
-/** mulberry32: a small seeded generator, so an initialisation or dropout mask is reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** A stream per (seed, index), so adding a target does not change the others' numbers. */
 export function streamSeed(seed: number, index: number, salt = 0): number {

@@ -1,5 +1,6 @@
 // Counter-based randomness: every draw is a pure function of (seed, what it is for), so a resumed run
 // needs no generator state beyond the step it resumes at, and data order and dropout are reproducible.
+import { mulberry32 } from '@qtk/core';
 
 /** splitmix32-style hash of a seed and integer tags into a 32-bit value. */
 export function mixSeed(seed: number, ...tags: number[]): number {
@@ -13,17 +14,7 @@ export function mixSeed(seed: number, ...tags: number[]): number {
   return h >>> 0;
 }
 
-/** mulberry32: 32-bit state, full period; uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Fisher–Yates permutation of 0..n-1 from one seed. */
 export function permutation(n: number, seed: number): Uint32Array {
