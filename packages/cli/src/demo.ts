@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const runDir = path.join(work, 'runs', 'qtk-demo');
   await stage('8. Train a LoRA adapter on this repository for a few steps (the eval loss drops)', () => {
     const out = qtk(['lora', 'train', path.join(work, 'datasets', 'qtk-demo'), '--model', f16, '-o', runDir, '--seq-len', '256', '--steps', '8',
-      '--grad-accum', '2', '--rank', '8', '--alpha', '16', '--lr', '1e-2', '--warmup', '0', '--eval-every', '4', '--eval-rows', '2', '--save-every', '4'], { quietOutput: true });
+      '--grad-accum', '2', '--rank', '4', '--alpha', '8', '--lr', '1e-2', '--warmup', '0', '--eval-every', '4', '--eval-rows', '2', '--save-every', '4'], { quietOutput: true });
     console.log(out.trimEnd().split('\n').filter((l) => /^(plan|trained|eval loss|peak)/.test(l.trim())).join('\n'));
     console.log(`  run folder: adapter/ (PEFT), adapter.gguf, metrics.csv, loss.png, train.json, checkpoints/ in ${path.relative(repoRoot, runDir)}`);
   });
