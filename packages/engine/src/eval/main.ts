@@ -110,9 +110,10 @@ export async function evalPplMain(a: EvalCommonArgs & { model: string }): Promis
 }
 
 export async function evalKldMain(a: EvalCommonArgs & { base: string; model: string }): Promise<KldResult> {
-  const { windows, nCtx } = await windowsFor(a.base, a);
+  // Both files are checked before any tokenizing, so a wrong path fails first and alone.
   const other = await GgufReader.open(a.model);
   await other.close();
+  const { windows, nCtx } = await windowsFor(a.base, a);
   const progress = createProgress({ title: 'kl-divergence', total: 2 * windows.length * nCtx, kind: 'count', unit: 'tok' });
   let r: KldResult;
   try {
