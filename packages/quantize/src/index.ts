@@ -2,7 +2,7 @@
 // importance matrices, and `qtk quantize` over GGUF files.
 export { CODECS, getCodec, type Codec } from './codecs/index.js';
 export { KVALUES_IQ4NL } from './codecs/iq4.js';
-export { findGgmlBinDir, loadGgmlQuantizer, type GgmlQuantizer } from './native/ggml-quantize.js';
+export { loadGgmlQuantizer, type GgmlQuantizer } from './native/ggml-quantize.js';
 export { llamaModelQuantize, type LlamaQuantizeOptions } from './native/llama-quantize.js';
 export { createRowQuantizer, type EngineName, type RowQuantizer } from './engine.js';
 export { PRESETS, BITS_TO_PRESET, QUANTIZATION_VERSION, presetByName, type PresetName } from './presets.js';

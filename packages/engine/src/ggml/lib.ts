@@ -8,23 +8,75 @@ import { QtkError } from '@qtk/core';
 
 const require = createRequire(import.meta.url);
 
+const CPU = `linux-${process.arch}`;
+
 /** One ggml build shipped by node-llama-cpp: its package, its folder and its registry library. */
 export const GGML_VARIANTS = {
-  cpu: { pkg: '@node-llama-cpp/linux-x64', dir: 'bins/linux-x64', registry: 'libggml.v0.4.0.so' },
+  cpu: { pkg: `@node-llama-cpp/${CPU}`, dir: `bins/${CPU}`, registry: 'libggml.v0.4.0.so' },
   cuda: { pkg: '@node-llama-cpp/linux-x64-cuda', dir: 'bins/linux-x64-cuda', registry: 'libggml.cuda.v0.4.0.so' },
   vulkan: { pkg: '@node-llama-cpp/linux-x64-vulkan', dir: 'bins/linux-x64-vulkan', registry: 'libggml.vulkan.v0.4.0.so' },
 } as const;
 export type GgmlVariant = keyof typeof GGML_VARIANTS;
 
-/** The folder holding a variant's libraries, or undefined when its package is not installed. */
+/** node_modules folders Node would search for `pkg`, then node-llama-cpp's own (a nested install). */
+function nodeModulesFor(pkg: string): string[] {
+  const dirs = [...(require.resolve.paths(pkg) ?? [])];
+  try {
+    const main = require.resolve('node-llama-cpp');
+    const marker = `${path.sep}node-llama-cpp${path.sep}`;
+    dirs.push(path.join(main.slice(0, main.lastIndexOf(marker) + marker.length), 'node_modules'));
+  } catch {
+    // node-llama-cpp itself is not installed: only the folders above can hold the package
+  }
+  return dirs;
+}
+
+/**
+ * The folder holding a variant's libraries, or undefined when its package is not installed. This is
+ * the one place qtk looks for ggml (the engine, the quantizers and llama.cpp's own quantizer all ask
+ * here). GGML_BIN_DIR overrides when it holds the variant's libraries.
+ */
 export function variantBinDir(variant: GgmlVariant): string | undefined {
   const v = GGML_VARIANTS[variant];
+  const holds = (dir: string): boolean => existsSync(path.join(dir, 'libggml-base.so')) && existsSync(path.join(dir, v.registry));
+  const env = process.env['GGML_BIN_DIR'];
+  if (env && holds(env)) return env;
   // the packages have an "exports" map without package.json, so look in node_modules folders
-  for (const nm of require.resolve.paths(v.pkg) ?? []) {
+  for (const nm of nodeModulesFor(v.pkg)) {
     const dir = path.join(nm, v.pkg, v.dir);
-    if (existsSync(path.join(dir, 'libggml-base.so')) && existsSync(path.join(dir, v.registry))) return dir;
+    if (holds(dir)) return dir;
   }
   return undefined;
+}
+
+function missing(variant: GgmlVariant): QtkError {
+  return new QtkError(`the ${variant} build of ggml (${GGML_VARIANTS[variant].pkg}) is not installed. Install node-llama-cpp 3.21.1 with its ${variant} binaries (npm ci), set GGML_BIN_DIR to a folder holding libggml-base.so and ${GGML_VARIANTS[variant].registry}, or choose --device cpu.`);
+}
+
+interface GgmlBase { variant: GgmlVariant; binDir: string; base: LibraryHandle }
+let engineBase: GgmlBase | undefined;
+let plainBase: GgmlBase | undefined;
+
+function openBase(variant: GgmlVariant): GgmlBase {
+  const binDir = variantBinDir(variant);
+  if (!binDir) throw missing(variant);
+  const file = path.join(binDir, 'libggml-base.so');
+  try {
+    return { variant, binDir, base: koffi.load(file) };
+  } catch (e) {
+    throw new QtkError(`${file}: cannot load it (${(e as Error).message}). Reinstall node-llama-cpp 3.21.1 (npm ci), or point GGML_BIN_DIR at a matching build.`, { cause: e });
+  }
+}
+
+/**
+ * libggml-base of the build the engine uses (the one loadGgml loaded, else the CPU build), for
+ * callers that need only its plain functions (quantizers, type traits, row conversions): no backend
+ * is loaded and no variant is chosen for the engine. Throws a QtkError naming what is missing.
+ */
+export function loadGgmlBase(): { binDir: string; base: LibraryHandle } {
+  if (engineBase) return engineBase;
+  plainBase ??= openBase('cpu');
+  return plainBase;
 }
 
 export type Ptr = bigint;
@@ -169,17 +221,15 @@ export function loadGgml(variant: GgmlVariant = 'cpu'): GgmlLib {
     }
     return loaded;
   }
-  const dir = variantBinDir(variant);
-  if (!dir) {
-    throw new QtkError(`the ${variant} build of ggml (${GGML_VARIANTS[variant].pkg}) is not installed. Install node-llama-cpp 3.21.1 with its ${variant} binaries, or choose --device cpu.`);
-  }
-  const base = koffi.load(path.join(dir, 'libggml-base.so'));
+  const opened = openBase(variant);
+  const { binDir: dir, base } = opened;
   const reg = koffi.load(path.join(dir, GGML_VARIANTS[variant].registry));
   const lib = declare(base, reg) as GgmlLib;
   lib.variant = variant;
   lib.binDir = dir;
   withQuietLogs(base, lib, () => lib.ggml_backend_load_all_from_path(dir));
   loaded = lib;
+  engineBase = opened;
   return lib;
 }
 

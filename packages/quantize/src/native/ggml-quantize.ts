@@ -1,12 +1,9 @@
 // ggml's own quantizers through koffi on node-llama-cpp's prebuilt libggml-base: the oracle the TS
 // codecs are tested against, and the fast path of `qtk quantize` (koffi `.async` runs each call on a
 // worker thread; ggml_quantize_chunk is thread-safe once ggml_quantize_init has run for the type).
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { GGML_TYPES, QtkError, type GgmlTypeName } from '@qtk/core';
-
-const require = createRequire(import.meta.url);
+import { koffi, loadGgmlBase } from '@qtk/engine';
 
 export interface GgmlQuantizer {
   readonly binDir: string;
@@ -28,42 +25,6 @@ export interface GgmlQuantizer {
   blockSize(type: GgmlTypeName): number;
 }
 
-const LIB_NAME: Record<string, string> = { linux: 'libggml-base.so', darwin: 'libggml-base.dylib', win32: 'ggml-base.dll' };
-
-/** node-llama-cpp's prebuilt-binary packages for this platform, most specific first. */
-function candidatePackages(): string[] {
-  const { platform, arch } = process;
-  const os = platform === 'darwin' ? 'mac' : platform === 'win32' ? 'win' : platform;
-  return [`@node-llama-cpp/${os}-${arch}`, ...(os === 'mac' && arch === 'arm64' ? ['@node-llama-cpp/mac-arm64-metal'] : [])];
-}
-
-/** Directory holding libggml-base for this platform, or null. GGML_BIN_DIR overrides. */
-export function findGgmlBinDir(): string | null {
-  const lib = LIB_NAME[process.platform];
-  if (lib === undefined) return null;
-  const env = process.env['GGML_BIN_DIR'];
-  if (env && existsSync(path.join(env, lib))) return env;
-  const roots: string[] = [];
-  for (const pkg of candidatePackages()) {
-    // Their package.json is not exported, so look in every node_modules directory Node would search.
-    for (const dir of require.resolve.paths(pkg) ?? []) roots.push(path.join(dir, pkg));
-    try {
-      const nlcMain = require.resolve('node-llama-cpp');
-      const nlcRoot = nlcMain.slice(0, nlcMain.lastIndexOf(`${path.sep}node-llama-cpp${path.sep}`) + '/node-llama-cpp'.length);
-      roots.push(path.join(nlcRoot, 'node_modules', pkg));
-    } catch {
-      // node-llama-cpp not installed: nothing more to try
-    }
-  }
-  for (const root of roots) {
-    const name = path.basename(root);
-    for (const dir of [path.join(root, 'bins', name), path.join(root, 'bins')]) {
-      if (existsSync(path.join(dir, lib))) return dir;
-    }
-  }
-  return null;
-}
-
 let cached: GgmlQuantizer | undefined;
 
 /**
@@ -73,21 +34,17 @@ let cached: GgmlQuantizer | undefined;
  */
 export function loadGgmlQuantizer(): GgmlQuantizer {
   if (cached !== undefined) return cached;
-  const binDir = findGgmlBinDir();
-  if (binDir === null) {
-    throw new QtkError(`no prebuilt ${LIB_NAME[process.platform] ?? 'libggml-base'} found for ${process.platform}-${process.arch} (node-llama-cpp's @node-llama-cpp/* binaries). Run npm ci, or set GGML_BIN_DIR to a folder holding it.`);
-  }
+  // The engine's finder: a missing library throws there with what to install.
+  const { binDir, base } = loadGgmlBase();
   try {
-    cached = bind(binDir);
+    cached = bind(binDir, base);
   } catch (e) {
-    throw new QtkError(`${path.join(binDir, LIB_NAME[process.platform]!)}: cannot bind ggml's quantizers (${(e as Error).message}). Reinstall node-llama-cpp 3.21.1 (npm ci), or point GGML_BIN_DIR at a matching build.`, { cause: e });
+    throw new QtkError(`${path.join(binDir, 'libggml-base.so')}: cannot bind ggml's quantizers (${(e as Error).message}). Reinstall node-llama-cpp 3.21.1 (npm ci), or point GGML_BIN_DIR at a matching build.`, { cause: e });
   }
   return cached;
 }
 
-function bind(binDir: string): GgmlQuantizer {
-  const koffi = require('koffi') as typeof import('koffi');
-  const lib = koffi.load(path.join(binDir, LIB_NAME[process.platform]!));
+function bind(binDir: string, lib: ReturnType<typeof loadGgmlBase>['base']): GgmlQuantizer {
   const traitsStruct = koffi.struct('qtk_ggml_type_traits', {
     type_name: 'const char *',
     blck_size: 'int64_t',

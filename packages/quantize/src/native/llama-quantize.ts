@@ -1,12 +1,9 @@
 // llama.cpp's own quantizer (llama_model_quantize, the function the llama-quantize tool wraps) through
 // koffi on node-llama-cpp's prebuilt libllama: the whole-file oracle and the speed anchor for
 // bench/quantize.mjs. A GGML_ASSERT inside aborts the process, so callers run it in a child process.
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { GGML_TYPES, type GgmlTypeName } from '@qtk/core';
-import { findGgmlBinDir } from './ggml-quantize.js';
-
-const require = createRequire(import.meta.url);
+import { GGML_TYPES, QtkError, type GgmlTypeName } from '@qtk/core';
+import { GGML_VARIANTS, koffi, variantBinDir } from '@qtk/engine';
 
 export interface LlamaQuantizeOptions {
   input: string;
@@ -30,11 +27,10 @@ export function llamaModelQuantize(o: LlamaQuantizeOptions): number {
 }
 
 function bind(): (o: LlamaQuantizeOptions) => number {
-  const binDir = findGgmlBinDir();
-  if (!binDir) throw new Error('no prebuilt llama.cpp libraries found (node-llama-cpp platform package)');
-  const koffi = require('koffi') as typeof import('koffi');
+  const binDir = variantBinDir('cpu');
+  if (!binDir) throw new QtkError(`libllama of ${GGML_VARIANTS.cpu.pkg} is not installed: run npm ci (node-llama-cpp 3.21.1), or set GGML_BIN_DIR to a folder holding it.`);
   koffi.load(path.join(binDir, 'libggml-base.so'));
-  koffi.load(path.join(binDir, 'libggml.v0.4.0.so'));
+  koffi.load(path.join(binDir, GGML_VARIANTS.cpu.registry));
   const lib = koffi.load(path.join(binDir, 'libllama.v0.4.0.so'));
   // include/llama.h: struct llama_model_quantize_params
   const ImatrixData = koffi.struct('qtk_llama_model_imatrix_data', { name: 'const char *', data: 'float *', size: 'size_t' });
