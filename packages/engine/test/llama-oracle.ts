@@ -38,6 +38,41 @@ export async function llamaLogProbs(gguf: string, tokens: number[], nVocab: numb
   }
 }
 
+/**
+ * Each window evaluated from an empty state (as llama-perplexity does per chunk): row k of window w's
+ * table = log p(next token | window[0..positions[k]]) over the whole vocabulary (−∞ where llama.cpp
+ * returns no probability).
+ */
+export async function llamaWindowLogProbs(gguf: string, windows: number[][], positions: number[], nVocab: number, opts: LlamaOracleOptions = {}): Promise<Float32Array[]> {
+  const l = await cpuLlama();
+  const model = await l.loadModel({ modelPath: gguf, gpuLayers: 0 });
+  try {
+    const n = Math.max(...windows.map((w) => w.length));
+    const ctx = await model.createContext({ contextSize: Math.max(256, n + 16), batchSize: Math.max(64, n), threads: opts.threads ?? 1, sequences: 1, ...(opts.exactKv ? { flashAttention: false, experimentalKvCacheKeyType: 'F32' as const, experimentalKvCacheValueType: 'F32' as const } : {}) });
+    try {
+      const seq = ctx.getSequence();
+      const tables: Float32Array[] = [];
+      for (const w of windows) {
+        await seq.clearHistory();
+        const wanted = new Set(positions);
+        const out = await seq.controlledEvaluate(w.map((t, i) => (wanted.has(i) ? [t, { generateNext: { probabilities: true } }] : t) as never));
+        const logp = new Float32Array(positions.length * nVocab).fill(-Infinity);
+        positions.forEach((pos, k) => {
+          const probs = out[pos]?.next?.probabilities;
+          if (!probs) throw new Error(`llama.cpp returned no probabilities at position ${pos}`);
+          for (const [tok, p] of probs) logp[k * nVocab + (tok as number)] = Math.log(p);
+        });
+        tables.push(logp);
+      }
+      return tables;
+    } finally {
+      await ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
 /** Log-softmax of each row of `logits` (rows of `vocab`), in float64 accumulation. */
 export function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
   const out = new Float32Array(logits.length);
