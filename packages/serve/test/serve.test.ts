@@ -178,9 +178,11 @@ describe('qtk serve with the openai client', () => {
     expect(Object.keys(obj).sort()).toEqual(['color', 'ok']);
     expect(typeof obj.ok).toBe('boolean');
     expect(['red', 'green']).toContain(obj.color);
+    // greedy on the seeded model under llama.cpp's JSON grammar closes the object well inside 40 tokens
     const j = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 40, temperature: 0, response_format: { type: 'json_object' } });
-    if (j.choices[0]!.finish_reason === 'stop') expect(() => JSON.parse(j.choices[0]!.message.content!)).not.toThrow();
-    else expect(j.choices[0]!.message.content!.trimStart().startsWith('{')).toBe(true);
+    expect(j.choices[0]!.finish_reason).toBe('stop');
+    const parsed: unknown = JSON.parse(j.choices[0]!.message.content!);
+    expect(parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)).toBe(true);
   });
 
   it('applies logit_bias: +100 forces a token, and ids outside the vocabulary are refused', async () => {
