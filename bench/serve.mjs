@@ -142,7 +142,7 @@ const md = [
   `| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
   ...rows,
   ``,
-  `Tokens are counted from each successful response's usage; failed requests (non-200) count in neither tokens nor latency. "p50 speed" is llama-server's p50 divided by the row's (above 1 = faster). The machine is shared: compare rows of one run, not runs.`,
+  `Best round = the range's upper end for tokens/s and lower end for latency. Tokens are counted from each successful response's usage; failed requests (non-200) count in neither tokens nor latency. "p50 speed" is llama-server's p50 divided by the row's (above 1 = faster). The machine is shared: compare rows of one run, not runs.`,
 ].join('\n');
 console.log(md);
 
