@@ -9,7 +9,7 @@ import { gguf as hfGguf } from '@huggingface/gguf';
 import { GgufReader } from '@qtk/core';
 import { evalKldMain, evalPplMain, ggmlQuantize, imatrixMain, loadGgml, scoredPositions, contextWindows, tokenizeWithLlama, IMATRIX_MIN_TOKENS } from '../src/index.js';
 import { fixtureGguf, requantizeGguf, type FixtureGguf } from './helpers.js';
-import { cpuLlama } from './llama-oracle.js';
+import { cpuLlama } from '@qtk/fixtures/llama-oracle';
 
 const TEXT = Array.from({ length: 12 }, (_, i) =>
   `Paragraph ${i + 1}. The quantization toolkit converts a checkpoint, measures its perplexity on held-out text and ` +

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { GgufReader } from '@qtk/core';
 import { evalKldMain } from '../src/index.js';
 import { fixtureGguf, requantizeGguf, type FixtureGguf } from './helpers.js';
-import { cpuLlama, llamaWindowLogProbs } from './llama-oracle.js';
+import { cpuLlama, llamaWindowLogProbs } from '@qtk/fixtures/llama-oracle';
 
 const TEXT = Array.from({ length: 1 }, (_, i) =>
   `Paragraph ${i + 1}. The quantization toolkit converts a checkpoint, measures its perplexity on held-out text and ` +

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { Model } from '../src/index.js';
 import { convertTo, fixtureGguf, requantizeGguf, tokenIds, type FixtureGguf } from './helpers.js';
-import { compareLogProbs, llamaLogProbs, logSoftmax } from './llama-oracle.js';
+import { compareLogProbs, llamaLogProbs, logSoftmax } from '@qtk/fixtures/llama-oracle';
 
 async function engineLogProbs(gguf: string, tokens: number[]) {
   const m = await Model.load(gguf, { device: 'cpu', threads: 1 });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llamaTokenize } from '../src/index.js';
 import { fixtureGguf, type FixtureGguf } from './helpers.js';
-import { cpuLlama } from './llama-oracle.js';
+import { cpuLlama } from '@qtk/fixtures/llama-oracle';
 
 const TEXT = 'Größe 42 — naïve “quotes”, tabs\tand\nnewlines; <|im_start|>user\n日本語のテキスト 🙂 fn main() { return x ** 2; }\n';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '@qtk/convert';
 import { generateFixture, type FixtureOptions } from '@qtk/fixtures';
 import { referenceForward } from '../src/index.js';
-import { llamaLogProbs, logSoftmax } from './llama-oracle.js';
+import { llamaLogProbs, logSoftmax } from '@qtk/fixtures/llama-oracle';
 
 const ids = [9707, 11, 1879, 0, 576, 374, 264, 1273, 315, 279, 5785, 4637, 13, 151645, 198, 151644, 872, 198, 3838, 374, 220, 17, 10, 17];
 

@@ -6,7 +6,7 @@ import {
   Backend, GgmlContext, GraphConsts, GraphRunner, gatedDeltaChunked, LoraTrainModel, Model, referenceGatedDeltaRule, validateLoraConfig, type LoraParam,
 } from '../src/index.js';
 import { fixtureGguf, tokenIds, type FixtureGguf } from './helpers.js';
-import { llamaLogProbs } from './llama-oracle.js';
+import { llamaLogProbs } from '@qtk/fixtures/llama-oracle';
 import { uniform } from './train-helpers.js';
 
 describe('LoRA configuration', () => {

@@ -8,7 +8,7 @@ import { GgufReader } from '@qtk/core';
 import { Model, referenceForward } from '@qtk/engine';
 import { loraConvertMain, loraMergeMain, readPeftAdapter } from '../src/index.js';
 import { adapterFixture, maxAbsDiff, mergeInHfSpace, tokenIds, type AdapterFixture } from './adapter-fixture.js';
-import { llamaLogProbs, logSoftmax, maxLogProbDiff } from './llama-lora.js';
+import { compareLogProbs, llamaLogProbs, logSoftmax } from '@qtk/fixtures/llama-oracle';
 
 // With an f32 KV cache and no flash attention (llama-lora.ts), llama.cpp and qtk's engine on f32 weights
 // differ from float64 math only by f32 sums: max |Δ log p| measured 1.0e-5 (qwen3_5) and 8e-6 (qwen3) with
@@ -62,8 +62,8 @@ describe.each(['qwen3_5', 'qwen3'] as const)('%s: one PEFT adapter, four paths',
   });
 
   it('llama.cpp with the converted GGUF LoRA matches the reference on the HF-space merge', async () => {
-    const p = await llamaLogProbs(fx.gguf, tokens, vocab, [{ filePath: adapterGguf }]);
-    expect(maxLogProbDiff(p, oracle, vocab)).toBeLessThan(F32_TOLERANCE);
+    const p = await llamaLogProbs(fx.gguf, tokens, vocab, { exactKv: true, lora: [{ filePath: adapterGguf }] });
+    expect(compareLogProbs(p, oracle, vocab).maxDiff).toBeLessThan(F32_TOLERANCE);
   }, 120_000);
 
   it('qtk\'s engine with the GGUF LoRA matches the reference', async () => {
@@ -72,8 +72,8 @@ describe.each(['qwen3_5', 'qwen3'] as const)('%s: one PEFT adapter, four paths',
   }, 120_000);
 
   it('llama.cpp on the merged GGUF matches the reference', async () => {
-    const p = await llamaLogProbs(mergedGguf, tokens, vocab);
-    expect(maxLogProbDiff(p, oracle, vocab)).toBeLessThan(F32_TOLERANCE);
+    const p = await llamaLogProbs(mergedGguf, tokens, vocab, { exactKv: true });
+    expect(compareLogProbs(p, oracle, vocab).maxDiff).toBeLessThan(F32_TOLERANCE);
   }, 120_000);
 
   it('the merged GGUF equals the converted HF-space merge, bit for bit', async () => {

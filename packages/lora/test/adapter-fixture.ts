@@ -62,15 +62,4 @@ export async function mergeInHfSpace(hfDir: string, peftDir: string, outDir: str
   }
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** Seeded token ids inside the tokenizer's ordinary range. */
-export function tokenIds(n: number, seed = 7, vocab = 151000): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => ((s = (s * 1664525 + 1013904223) >>> 0) % vocab));
-}
+export { maxAbsDiff, tokenIds } from '@qtk/fixtures/test-support';

@@ -8,7 +8,7 @@ import { evalPplMain, referenceForward } from '@qtk/engine';
 import { quantizeGguf } from '@qtk/quantize';
 import { loraConvertMain, loraMergeMain } from '../src/index.js';
 import { adapterFixture, mergeInHfSpace, tokenIds, type AdapterFixture } from './adapter-fixture.js';
-import { llamaLogProbs, logSoftmax, maxLogProbDiff } from './llama-lora.js';
+import { compareLogProbs, llamaLogProbs, logSoftmax } from '@qtk/fixtures/llama-oracle';
 
 const quiet = () => {};
 let fx: AdapterFixture;
@@ -54,12 +54,12 @@ describe('merge into a quantized base', () => {
     const V = ref.vocab;
     const oracle = logSoftmax(ref.logits, V);
     const baseOracle = logSoftmax((await referenceForward(fx.hfDir, tokens, { roundMatmulInputs: 'f16' })).logits, V);
-    const mergedP = await llamaLogProbs(merged, tokens, V);
-    const mergedErr = maxLogProbDiff(mergedP, oracle, V);
-    const q8Err = maxLogProbDiff(await llamaLogProbs(q8, tokens, V), baseOracle, V);
+    const mergedP = await llamaLogProbs(merged, tokens, V, { exactKv: true });
+    const mergedErr = compareLogProbs(mergedP, oracle, V).maxDiff;
+    const q8Err = compareLogProbs(await llamaLogProbs(q8, tokens, V, { exactKv: true }), baseOracle, V).maxDiff;
     // F16 storage of the merged weights adds at most convert's F16 tolerance (0.1) to Q8_0's own error;
     // the adapter moves log p far more than that, so an adapter lost in the merge fails here.
-    expect({ withinQuantError: mergedErr < q8Err + 0.1, adapterVisible: maxLogProbDiff(mergedP, baseOracle, V) > 4 * (q8Err + 0.1) })
+    expect({ withinQuantError: mergedErr < q8Err + 0.1, adapterVisible: compareLogProbs(mergedP, baseOracle, V).maxDiff > 4 * (q8Err + 0.1) })
       .toEqual({ withinQuantError: true, adapterVisible: true });
   }, 180_000);
 });

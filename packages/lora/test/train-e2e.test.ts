@@ -11,7 +11,7 @@ import { readGgufLora, SafetensorsFile } from '@qtk/core';
 import { loraTrainMain, readTrainRows, RUN_FILES, type TrainRunSummary } from '../src/index.js';
 import OpenAI from 'openai';
 import { startServer } from '@qtk/serve';
-import { llamaLogProbs } from './llama-lora.js';
+import { llamaLogProbs } from '@qtk/fixtures/llama-oracle';
 import { TRAIN_REPO, trainFixtureGguf } from './train-fixture.js';
 
 let root: string;
@@ -87,8 +87,8 @@ describe('lora train on a repository', () => {
       return s / c;
     };
     const V = 151936;
-    const base = nll(await llamaLogProbs(gguf, tokens, V), V);
-    const adapted = nll(await llamaLogProbs(gguf, tokens, V, [{ filePath: path.join(runDir, RUN_FILES.gguf) }]), V);
+    const base = nll(await llamaLogProbs(gguf, tokens, V, { exactKv: true }), V);
+    const adapted = nll(await llamaLogProbs(gguf, tokens, V, { exactKv: true, lora: [{ filePath: path.join(runDir, RUN_FILES.gguf) }] }), V);
     console.log(`llama.cpp eval NLL: base ${base.toFixed(4)}, with adapter ${adapted.toFixed(4)} (${n} tokens)`);
     expect(Math.abs(adapted - base)).toBeGreaterThan(1e-3);
   });
