@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { convertCheckpoint } from '@qtk/convert';
 import { generateFixture, type FixtureOptions } from '@qtk/fixtures';
-import { GGML_TYPES, GgufReader, GgufWriter, type GgmlTypeName } from '@qtk/core';
+import { GGML_TYPES, type GgmlTypeName, type GgufTensorInfo } from '@qtk/core';
 import { ggmlQuantize, loadGgml } from '../src/index.js';
 
 export interface FixtureGguf {
@@ -28,6 +28,7 @@ export async function convertTo(hfDir: string, outtype: 'f32' | 'f16' | 'bf16' |
   return gguf;
 }
 
+import { rewriteGguf } from '@qtk/fixtures/test-support';
 export { maxAbsDiff, tokenIds } from '@qtk/fixtures/test-support';
 
 /**
@@ -37,25 +38,7 @@ export { maxAbsDiff, tokenIds } from '@qtk/fixtures/test-support';
  */
 export async function requantizeGguf(src: string, dst: string, type: GgmlTypeName, only: (name: string) => boolean = () => true): Promise<void> {
   const lib = loadGgml('cpu');
-  const r = await GgufReader.open(src);
-  const w = await GgufWriter.create(dst, { overwrite: true });
-  try {
-    for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
-    const plan = r.tensors.map((t) => {
-      const quantize = only(t.name) && t.type === 'F32' && t.ne.length === 2 && !t.name.endsWith('_norm.weight') && !t.name.includes('ssm_conv1d') && t.ne[0]! % GGML_TYPES[type].blockSize === 0;
-      return { t, outType: (quantize ? type : t.type) as GgmlTypeName };
-    });
-    for (const { t, outType } of plan) w.addTensorInfo(t.name, [...t.ne], outType);
-    for (const { t, outType } of plan) {
-      const bytes = await r.readTensor(t);
-      if (outType === t.type) await w.writeTensorData(t.name, bytes);
-      else await w.writeTensorData(t.name, ggmlQuantize(lib, outType, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), t.ne[0]!));
-    }
-    await w.finish();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  } finally {
-    await r.close();
-  }
+  const quantize = (t: GgufTensorInfo) => only(t.name) && t.type === 'F32' && t.ne.length === 2 && !t.name.endsWith('_norm.weight') && !t.name.includes('ssm_conv1d') && t.ne[0]! % GGML_TYPES[type].blockSize === 0;
+  await rewriteGguf(src, dst, (t) => ({ ne: [...t.ne], type: quantize(t) ? type : t.type }), (t, bytes) =>
+    quantize(t) ? ggmlQuantize(lib, type, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), t.ne[0]!) : bytes);
 }

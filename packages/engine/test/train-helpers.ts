@@ -1,7 +1,8 @@
 // Float64 oracle for the LoRA training engine: the plain-TS reference forward with each target's
 // weight replaced by W + scale·B·A in Hugging Face space (W optionally another base, e.g. the
 // dequantized Q4_K weights), and the next-token NLL summed in float64 over the counted positions.
-import { GgufReader, GgufWriter, type LoraTarget } from '@qtk/core';
+import { type GgufTensorInfo, type LoraTarget } from '@qtk/core';
+import { rewriteGguf } from '@qtk/fixtures/test-support';
 import { GgmlContext, GraphRunner, ReferenceWeights, referenceForward, type LoraParam, type Model } from '../src/index.js';
 
 export interface RefLossOptions {
@@ -110,22 +111,11 @@ export function ggufToHf(w: Float32Array, t: Pick<LoraTarget, 'inFeatures' | 'ou
 
 /** A copy of `src` (loaded as `model`) with every non-f32 weight written as its f32 values. */
 export async function dequantizedGguf(model: Model, src: string, dst: string): Promise<void> {
-  const r = await GgufReader.open(src);
-  const w = await GgufWriter.create(dst, { overwrite: true });
-  try {
-    for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
-    // tensors the engine does not load (the MTP block) are copied as they are
-    const deq = (t: { name: string; type: string }) => t.type !== 'F32' && t.type !== 'I32' && model.weights.tensors.has(t.name);
-    for (const t of r.tensors) w.addTensorInfo(t.name, [...t.ne], deq(t) ? 'F32' : t.type);
-    for (const t of r.tensors) {
-      if (!deq(t)) await w.writeTensorData(t.name, await r.readTensor(t));
-      else { const v = weightValues(model, t.name); await w.writeTensorData(t.name, new Uint8Array(v.buffer, v.byteOffset, v.byteLength)); }
-    }
-    await w.finish();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  } finally {
-    await r.close();
-  }
+  // tensors the engine does not load (the MTP block) are copied as they are
+  const deq = (t: GgufTensorInfo) => t.type !== 'F32' && t.type !== 'I32' && model.weights.tensors.has(t.name);
+  await rewriteGguf(src, dst, (t) => ({ ne: [...t.ne], type: deq(t) ? 'F32' : t.type }), (t, bytes) => {
+    if (!deq(t)) return bytes;
+    const v = weightValues(model, t.name);
+    return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  });
 }

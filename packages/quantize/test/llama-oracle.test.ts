@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { GgufReader, GgufWriter, ggmlRowBytes } from '@qtk/core';
+import { GgufReader, ggmlRowBytes, type GgufTensorInfo } from '@qtk/core';
+import { rewriteGguf } from '@qtk/fixtures/test-support';
 import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '@qtk/convert';
 import { quantizeGguf } from '../src/quantize-gguf.js';
@@ -23,23 +24,9 @@ let f16: string;
 const VOCAB_ROWS = 512;
 
 async function fewVocabRows(src: string, dst: string, rows: number): Promise<void> {
-  const r = await GgufReader.open(src);
-  const w = await GgufWriter.create(dst, { overwrite: true });
-  try {
-    for (const kv of r.kv.values()) if (kv.key !== 'general.alignment') w.addKV(kv);
-    const cut = (name: string) => name === 'token_embd.weight' || name === 'output.weight';
-    for (const t of r.tensors) w.addTensorInfo(t.name, cut(t.name) ? [t.ne[0]!, rows] : [...t.ne], t.type);
-    for (const t of r.tensors) {
-      const bytes = await r.readTensor(t);
-      await w.writeTensorData(t.name, cut(t.name) ? bytes.subarray(0, rows * ggmlRowBytes(t.type, t.ne[0]!)) : bytes);
-    }
-    await w.finish();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  } finally {
-    await r.close();
-  }
+  const cut = (t: GgufTensorInfo) => t.name === 'token_embd.weight' || t.name === 'output.weight';
+  await rewriteGguf(src, dst, (t) => ({ ne: cut(t) ? [t.ne[0]!, rows] : [...t.ne], type: t.type }), (t, bytes) =>
+    (cut(t) ? bytes.subarray(0, rows * ggmlRowBytes(t.type, t.ne[0]!)) : bytes));
 }
 
 async function diffFiles(a: string, b: string): Promise<string[]> {
