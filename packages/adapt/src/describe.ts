@@ -18,6 +18,8 @@ export interface BaseModel {
   hparams: HParams;
   /** Every LoRA target of the default `--targets all`. */
   targets: LoraTarget[];
+  /** The float type LoRA trains on without quantizing: F16 after conversion, a GGUF's own matrix type. */
+  floatType: string;
 }
 
 async function readConfig(file: string): Promise<JsonObject> {
@@ -41,14 +43,15 @@ export async function describeBase(input: string): Promise<BaseModel> {
     const config = await readConfig(file);
     const { arch, hparams } = resolveArchitecture(config, file);
     const description = describeConfig(config, file, { outtype: 'f16' });
-    return { input, kind: st.isDirectory() ? 'hf' : 'config', description, arch: arch.ggufArch, hparams, targets: loraTargets(arch.ggufArch, hparams) };
+    return { input, kind: st.isDirectory() ? 'hf' : 'config', description, arch: arch.ggufArch, hparams, targets: loraTargets(arch.ggufArch, hparams), floatType: 'F16' };
   }
   const r = await GgufReader.open(input);
   try {
     const description = describeGguf(input, r, r.tensors, r.dataOffset);
     const hparams = hparamsFromGguf((k) => r.get(k), input);
     const arch = String(r.get('general.architecture'));
-    return { input, kind: 'gguf', description, arch, hparams, targets: loraTargets(arch, hparams) };
+    const matrix = r.tensors.find((t) => t.name.endsWith('.weight') && t.ne.length === 2 && t.name.startsWith('blk.'));
+    return { input, kind: 'gguf', description, arch, hparams, targets: loraTargets(arch, hparams), floatType: matrix?.type ?? 'F16' };
   } finally {
     await r.close();
   }

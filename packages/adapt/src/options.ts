@@ -9,8 +9,8 @@ export type Method = (typeof METHODS)[number];
 /** Final-file presets adapt may pick or be given (the ones `qtk plan` compares). */
 export const FINAL_PRESETS = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'IQ4_XS', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q4_0', 'Q5_0'] as const;
 
-/** Training bases, most precise first: LoRA on the converted f16 file, else QLoRA on a quantized copy. */
-export const TRAIN_BASES = ['F16', 'Q8_0', 'Q6_K', 'Q4_K_M', 'IQ4_XS'] as const;
+/** Training bases, most precise first: LoRA on the float file (F16 after conversion), else QLoRA on a quantized copy. */
+export const TRAIN_BASES = ['float', 'Q8_0', 'Q6_K', 'Q4_K_M', 'IQ4_XS'] as const;
 export type TrainBase = (typeof TRAIN_BASES)[number];
 
 export interface AdaptOptions {

@@ -101,7 +101,7 @@ export async function runPipeline(p: PipelineInput): Promise<PipelineResult> {
   // train-base: QLoRA trains on a quantized copy when LoRA on F16 does not fit
   const trainBase = p.plan.train.base;
   let trainModel = f16, trainBaseKey = convertKey;
-  if (trainBase !== 'F16') {
+  if (trainBase !== 'float') {
     trainBaseKey = stageKey({ stage: 'train-base', convertKey, preset: trainBase });
     trainModel = path.join(runDir, 'train-base', `model-${trainBase}.gguf`);
     await book.run('train-base', trainBaseKey, async () => {
@@ -135,11 +135,11 @@ export async function runPipeline(p: PipelineInput): Promise<PipelineResult> {
     };
   });
 
-  // merge: W + scale·B·A into the F16 base (a QLoRA adapter too: it merges into the unquantized weights)
+  // merge: W + scale·B·A into the float base, in its type (a QLoRA adapter too: it merges into the unquantized weights)
   const mergeKey = stageKey({ stage: 'merge', convertKey, trainKey });
-  const merged = path.join(runDir, 'merge', 'merged-F16.gguf');
+  const merged = path.join(runDir, 'merge', 'merged.gguf');
   await book.run('merge', mergeKey, async () => {
-    await mergeLora({ base: f16, adapters: [{ path: path.join(trainDir, RUN_FILES.gguf) }], output: merged, outtype: 'f16', overwrite: true, log });
+    await mergeLora({ base: f16, adapters: [{ path: path.join(trainDir, RUN_FILES.gguf) }], output: merged, overwrite: true, log });
     return { outputs: [merged] };
   });
 
@@ -188,7 +188,7 @@ export async function runPipeline(p: PipelineInput): Promise<PipelineResult> {
     });
   }
 
-  // eval: perplexity on the held-out split before and after training, and KLD of the final file vs the merged F16
+  // eval: perplexity on the held-out split before and after training, and KLD of the final file vs the merged model
   const evalKey = stageKey({ stage: 'eval', convertKey, datasetKey, mergeKey, quantizeKey, baselineKey, ctx: o.evalCtx, chunks: o.evalChunks });
   const ev = await book.run<EvalStageResult>('eval', evalKey, async () => {
     const common = { data: datasetDir, split: 'eval' as const, ctx: o.evalCtx, chunks: o.evalChunks, threads };

@@ -46,6 +46,8 @@ export interface StagePlan {
 }
 
 export interface AdaptPlan {
+  /** What LoRA trains on without quantizing (F16 after conversion, or a GGUF's own type). */
+  floatType: string;
   model: { source: string; arch: string; layers: number; hidden: number; vocab: number; params: number; f16Bytes: number };
   budget: { vram: number; headroom: number; usable: number; ctx: number };
   loraParams: number;
@@ -84,7 +86,7 @@ export function planAdapt(m: BaseModel, o: AdaptOptions): AdaptPlan {
   const params = d.tensors.reduce((a, t) => a + t.ne.reduce((x, y) => x * y, 1), 0);
 
   const candidates = TRAIN_BASES.map((base): TrainChoice => {
-    const baseBytes = base === 'F16' ? f16Bytes : presetSize(d, base).tensorBytes;
+    const baseBytes = base === 'float' ? f16Bytes : presetSize(d, base).tensorBytes;
     const memory = trainingFor(m, baseBytes, o, loraParams);
     return { base, baseBytes, memory, fits: memory.total <= usable };
   });
@@ -98,7 +100,7 @@ export function planAdapt(m: BaseModel, o: AdaptOptions): AdaptPlan {
       if (trainingFor(m, least.baseBytes, { ...o, seqLen: t }, loraParams).total <= usable) { shorter = t; break; }
     }
     throw new QtkError(
-      `--vram ${bytesLabel(o.vram)}: training does not fit. The smallest training base${o.trainBase === 'auto' ? '' : ' asked for'}, ${least.base === 'F16' ? 'LoRA on F16' : `QLoRA on ${least.base}`}, needs ${gib(least.memory.total)} ` +
+      `--vram ${bytesLabel(o.vram)}: training does not fit. The smallest training base${o.trainBase === 'auto' ? '' : ' asked for'}, ${least.base === 'float' ? `LoRA on ${m.floatType}` : `QLoRA on ${least.base}`}, needs ${gib(least.memory.total)} ` +
         `(weights ${gib(least.memory.base)}, LoRA r${o.rank} with AdamW ${gib(least.memory.lora)}, activations at --seq-len ${o.seqLen} ${gib(least.memory.layerInputs + least.memory.layerWorkingSet + least.memory.lossChunk)}) ` +
         `plus ${gib(o.headroom)} headroom. Pass --vram ${Math.ceil(((least.memory.total + o.headroom) / GIB) * 100) / 100}GiB or more` +
         (shorter ? `, or --seq-len ${shorter}` : ', or a smaller --rank'),
@@ -147,7 +149,7 @@ export function planAdapt(m: BaseModel, o: AdaptOptions): AdaptPlan {
     final = { kind: 'preset', preset, fileBytes: size.fileBytes, bitsPerWeight: size.bitsPerWeight, mix: presetMix(size.choices), servingBytes: serving, contextBytes };
   }
 
-  const qlora = train.base !== 'F16';
+  const qlora = train.base !== 'float';
   const engineMem = (weights: number, ctx: number) => servingMemory(s, weights, { ctx, parallel: 1, kvType: 'f16' }).total;
   const largestTensor = Math.max(...d.tensors.map((t) => t.ne.reduce((a, b) => a * b, 1) * 4));
   const stages: StagePlan[] = [
@@ -157,43 +159,43 @@ export function planAdapt(m: BaseModel, o: AdaptOptions): AdaptPlan {
     { name: 'dataset', inputs: ['<repo>', 'the model\'s tokenizer'], outputs: ['dataset/train.arrow', 'dataset/eval.arrow'], note: `rows of ${o.seqLen} tokens, ${(o.evalFraction * 100).toFixed(0)} % of files held out` },
     qlora
       ? { name: 'train-base', inputs: ['convert/model-F16.gguf'], outputs: [`train-base/model-${train.base}.gguf`], peakBytes: largestTensor, note: `QLoRA base, ${gib(train.baseBytes)}` }
-      : { name: 'train-base', inputs: [], outputs: [], skipped: true, note: 'LoRA on the F16 file itself' },
+      : { name: 'train-base', inputs: [], outputs: [], skipped: true, note: `LoRA on the ${m.floatType} file itself` },
     {
       name: 'train', inputs: [qlora ? `train-base/model-${train.base}.gguf` : 'convert/model-F16.gguf', 'dataset/'], outputs: ['train/run/adapter.gguf', 'train/run/adapter/ (PEFT)', 'train/run/loss.png', 'train/run/checkpoints/'],
       peakBytes: train.memory.total,
-      note: `${qlora ? `QLoRA on ${train.base}` : 'LoRA on F16'}, r${o.rank}, ${(loraParams / 1e6).toFixed(2)} M trainable parameters, ${o.steps !== undefined ? `${o.steps} steps × ${o.batch * o.gradAccum * o.seqLen} tokens` : `${o.epochs} epoch(s)`}`,
+      note: `${qlora ? `QLoRA on ${train.base}` : `LoRA on ${m.floatType}`}, r${o.rank}, ${(loraParams / 1e6).toFixed(2)} M trainable parameters, ${o.steps !== undefined ? `${o.steps} steps × ${o.batch * o.gradAccum * o.seqLen} tokens` : `${o.epochs} epoch(s)`}`,
     },
-    { name: 'merge', inputs: ['convert/model-F16.gguf', 'train/run/adapter.gguf'], outputs: ['merge/merged-F16.gguf'], peakBytes: largestTensor, note: 'one tensor in f32 at a time; W + scale·B·A in f32, tensor by tensor' },
+    { name: 'merge', inputs: ['convert/model-F16.gguf', 'train/run/adapter.gguf'], outputs: ['merge/merged.gguf'], peakBytes: largestTensor, note: 'one tensor in f32 at a time; W + scale·B·A in f32, tensor by tensor' },
     o.method === 'imatrix'
-      ? { name: 'calibrate', inputs: ['merge/merged-F16.gguf', 'dataset/train.arrow'], outputs: ['calibrate/imatrix.gguf'], peakBytes: engineMem(f16Bytes, 512), note: `${o.calibTokens} tokens` }
+      ? { name: 'calibrate', inputs: ['merge/merged.gguf', 'dataset/train.arrow'], outputs: ['calibrate/imatrix.gguf'], peakBytes: engineMem(f16Bytes, 512), note: `${o.calibTokens} tokens` }
       : { name: 'calibrate', inputs: [], outputs: [], skipped: true, note: o.method === 'gptq' ? 'GPTQ collects its Hessians inside quantize' : 'plain rounding needs none' },
     {
-      name: 'quantize', inputs: ['merge/merged-F16.gguf', ...(o.method === 'imatrix' ? ['calibrate/imatrix.gguf'] : [])], outputs: ['quantize/model.gguf'],
+      name: 'quantize', inputs: ['merge/merged.gguf', ...(o.method === 'imatrix' ? ['calibrate/imatrix.gguf'] : [])], outputs: ['quantize/model.gguf'],
       peakBytes: o.method === 'gptq' ? engineMem(f16Bytes, 512) : largestTensor,
       note: final.kind === 'fit' ? `each tensor's type chosen by measured error to fit ${gib(final.fitBudget!)} with the context` : `${final.preset}${o.method === 'rtn' ? '' : ` with ${o.method}`}`,
     },
     ...(o.baseline ? [{ name: 'baseline', inputs: ['convert/model-F16.gguf', 'quantize/model.gguf (its types)'], outputs: ['baseline/model.gguf'], peakBytes: largestTensor, note: 'the base model with the final file\'s types, plain rounding' }] : []),
     {
-      name: 'eval', inputs: ['dataset/eval.arrow', 'convert/model-F16.gguf', 'merge/merged-F16.gguf', 'quantize/model.gguf'], outputs: ['report.md', 'report.json', 'loss.png'],
-      peakBytes: engineMem(f16Bytes, o.evalCtx), note: `the engine loads one F16 file at a time; perplexity on held-out files (windows of ${o.evalCtx}, ≤ ${o.evalChunks}), KLD of the final file vs the merged F16`,
+      name: 'eval', inputs: ['dataset/eval.arrow', 'convert/model-F16.gguf', 'merge/merged.gguf', 'quantize/model.gguf'], outputs: ['report.md', 'report.json', 'loss.png'],
+      peakBytes: engineMem(f16Bytes, o.evalCtx), note: `the engine loads one unquantized file at a time; perplexity on held-out files (windows of ${o.evalCtx}, ≤ ${o.evalChunks}), KLD of the final file vs the merged model`,
     },
     { name: 'serve', inputs: ['quantize/model.gguf'], outputs: [], peakBytes: final.servingBytes, note: `with --serve, at --ctx ${o.ctx}` },
   ];
   return {
     model: { source: d.source, arch: m.arch, layers: s.nLayer, hidden: s.nEmbd, vocab: s.nVocab, params, f16Bytes },
     budget: { vram: o.vram, headroom: o.headroom, usable, ctx: o.ctx },
-    loraParams, train, trainCandidates: candidates, final, stages,
+    floatType: m.floatType, loraParams, train, trainCandidates: candidates, final, stages,
   };
 }
 
 export function formatAdaptPlan(p: AdaptPlan): string {
   const lines: string[] = [];
   const m = p.model;
-  lines.push(`plan: ${m.source}: ${m.arch}, ${m.layers} layers, hidden ${m.hidden}, vocab ${m.vocab}, ${(m.params / 1e9).toFixed(2)} B parameters (F16 ${gib(m.f16Bytes)})`);
+  lines.push(`plan: ${m.source}: ${m.arch}, ${m.layers} layers, hidden ${m.hidden}, vocab ${m.vocab}, ${(m.params / 1e9).toFixed(2)} B parameters (${p.floatType} ${gib(m.f16Bytes)})`);
   lines.push(`budget: ${gib(p.budget.vram)} − ${gib(p.budget.headroom)} headroom = ${gib(p.budget.usable)}; serving context ${p.budget.ctx}`);
   lines.push('training step memory by base (weights + LoRA/AdamW + activations + loss chunk + runtime):');
   for (const c of p.trainCandidates) {
-    lines.push(`  ${(c.base === 'F16' ? 'LoRA  F16' : `QLoRA ${c.base}`).padEnd(13)} ${gib(c.memory.total).padStart(11)}  ${c.fits ? 'fits' : 'does not fit'}${c === p.train ? '  ← chosen' : ''}`);
+    lines.push(`  ${(c.base === 'float' ? `LoRA  ${p.floatType}` : `QLoRA ${c.base}`).padEnd(13)} ${gib(c.memory.total).padStart(11)}  ${c.fits ? 'fits' : 'does not fit'}${c === p.train ? '  ← chosen' : ''}`);
   }
   const f = p.final;
   if (f.kind === 'preset') {

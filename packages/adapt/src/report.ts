@@ -23,7 +23,7 @@ export interface AdaptReport {
     loss: Record<string, number>;
     ppl: Record<string, number>;
   };
-  kld: { versus: 'merged F16'; mean: number; p99: number; max: number; tokens: number };
+  kld: { versus: 'merged'; mean: number; p99: number; max: number; tokens: number };
   final: { preset: string; fit?: { budget: number; contextBytes: number }; fileBytes: number; bitsPerWeight: number; mix: Record<string, number>; servingBytes: number; ctx: number; budget: number; withinBudget: boolean };
   stageSeconds: Record<string, number>;
   reusedStages: string[];
@@ -52,7 +52,7 @@ export async function writeReport(r: PipelineResult, a: { model: string; repo: s
     files: { f16: rel(r.f16), merged: rel(r.merged), final: rel(r.final), ...(r.baseline ? { baseline: rel(r.baseline) } : {}), adapter: rel(path.join(r.trainDir, RUN_FILES.gguf)), plot: rel(plot) },
     training: { base: r.train.trainBase, steps: r.train.steps, evalLossBefore: r.train.evalLossBefore, evalLossAfter: r.train.evalLossAfter, peakRssBytes: r.train.peakRssBytes, plannedBytes: a.plan.train.memory.total },
     heldOut: { tokens: r.eval.evalTokens, ppl, loss: Object.fromEntries(Object.entries(ppl).map(([k, v]) => [k, Math.log(v)])) },
-    kld: { versus: 'merged F16', ...r.eval.kld },
+    kld: { versus: 'merged', ...r.eval.kld },
     final: {
       preset: r.quantize.preset, ...(r.quantize.fit ? { fit: r.quantize.fit } : {}), fileBytes: r.quantize.fileBytes, bitsPerWeight: r.quantize.bitsPerWeight, mix: r.quantize.mix,
       servingBytes, ctx: a.opts.ctx, budget: usable, withinBudget: servingBytes <= usable,
@@ -68,7 +68,7 @@ export async function writeReport(r: PipelineResult, a: { model: string; repo: s
 const f4 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(4));
 
 export function reportMarkdown(r: AdaptReport): string {
-  const names: Record<string, string> = { base: 'base (F16)', adapted: 'adapted (merged F16)', final: `final (${r.final.fit ? 'fit' : r.final.preset})`, baselineQuantized: 'base quantized with the final types' };
+  const names: Record<string, string> = { base: 'base (unquantized)', adapted: 'adapted (merged, unquantized)', final: `final (${r.final.fit ? 'fit' : r.final.preset})`, baselineQuantized: 'base quantized with the final types' };
   const mix = Object.entries(r.final.mix).sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ×${n}`).join(', ');
   return [
     `# qtk adapt: ${path.basename(r.model)} on ${path.basename(path.resolve(r.repo))}`,
@@ -81,7 +81,7 @@ export function reportMarkdown(r: AdaptReport): string {
     '| --- | ---: | ---: |',
     ...Object.keys(r.heldOut.ppl).map((k) => `| ${names[k] ?? k} | ${f4(r.heldOut.loss[k])} | ${f4(r.heldOut.ppl[k])} |`),
     '',
-    `Training (${r.training.base === 'F16' ? 'LoRA on F16' : `QLoRA on ${r.training.base}`}, ${r.training.steps} steps): the trainer's eval loss ${f4(r.training.evalLossBefore)} → ${f4(r.training.evalLossAfter)}; peak RSS ${gib(r.training.peakRssBytes)} (planned step memory ${gib(r.training.plannedBytes)}).`,
+    `Training (${r.training.base === 'float' ? 'LoRA on the float base' : `QLoRA on ${r.training.base}`}, ${r.training.steps} steps): the trainer's eval loss ${f4(r.training.evalLossBefore)} → ${f4(r.training.evalLossAfter)}; peak RSS ${gib(r.training.peakRssBytes)} (planned step memory ${gib(r.training.plannedBytes)}).`,
     '',
     '![loss](loss.png)',
     '',
@@ -89,7 +89,7 @@ export function reportMarkdown(r: AdaptReport): string {
     '',
     `- ${r.files.final}: ${gib(r.final.fileBytes)}, ${r.final.bitsPerWeight.toFixed(2)} bits per weight, ${r.final.fit ? `fitted to ${gib(r.final.fit.budget)} with ${gib(r.final.fit.contextBytes)} kept for context` : `preset ${r.final.preset}`}`,
     `- tensor types: ${mix}`,
-    `- KLD vs the merged F16 on held-out text: mean ${r.kld.mean.toFixed(6)}, 99th percentile ${r.kld.p99.toFixed(6)}, max ${r.kld.max.toFixed(6)} (${r.kld.tokens} tokens)`,
+    `- KLD vs the merged model on held-out text: mean ${r.kld.mean.toFixed(6)}, 99th percentile ${r.kld.p99.toFixed(6)}, max ${r.kld.max.toFixed(6)} (${r.kld.tokens} tokens)`,
     `- serving memory at ctx ${r.final.ctx}: ${gib(r.final.servingBytes)} of a ${gib(r.final.budget)} budget (${r.final.withinBudget ? 'fits' : 'does NOT fit'})`,
     '',
     '## Time per stage',

@@ -3,7 +3,7 @@ import type { QtkCommand } from '../command.js';
 
 const STAGE_FLAGS = {
   'headroom': 'GPU memory kept free (driver, CUDA context) (default 1GiB)',
-  'train-base': 'auto | F16 | Q8_0 | Q6_K | Q4_K_M | IQ4_XS: LoRA on F16 or QLoRA on a quantized copy (default auto: the most precise that fits)',
+  'train-base': 'auto | float | Q8_0 | Q6_K | Q4_K_M | IQ4_XS: LoRA on the float file (F16) or QLoRA on a quantized copy (default auto: the most precise that fits)',
   'rank': 'LoRA rank (default 16)',
   'alpha': 'LoRA alpha (default 2 × rank)',
   'seq-len': 'tokens per training row (default 2048)',
