@@ -4,8 +4,7 @@ export { adaptMain, type AdaptArgs, type AdaptResult } from './main.js';
 export { planAdapt, formatAdaptPlan, type AdaptPlan, type TrainChoice, type FinalChoice, type StagePlan } from './plan.js';
 export { describeBase, type BaseModel } from './describe.js';
 export { parseAdaptOptions, readAdaptConfig, optionsAsFlags, ADAPT_DEFAULTS, METHODS, TRAIN_BASES, FINAL_PRESETS, type AdaptOptions, type AdaptFlags } from './options.js';
-export { runPipeline, type PipelineResult } from './pipeline.js';
-export { StageBook, STAGES_FILE, type StageRecord } from './stages.js';
-export { writeReport, reportMarkdown, type AdaptReport } from './report.js';
-export { fileFingerprint, folderFingerprint, repoFingerprint, stageKey } from './fingerprint.js';
-export { clientSnippets } from './serve.js';
+// the stages, the report and the server load the engine and llama.cpp: imported on demand by adaptMain
+export type { PipelineResult } from './pipeline.js';
+export { STAGES_FILE, type StageRecord } from './stages.js';
+export type { AdaptReport } from './report.js';

@@ -5,10 +5,9 @@ import * as path from 'node:path';
 import { QtkError, assertOutputNotInput, fileError, onInterrupt } from '@qtk/core';
 import { describeBase } from './describe.js';
 import { optionsAsFlags, parseAdaptOptions, readAdaptConfig, type AdaptFlags, type AdaptOptions } from './options.js';
-import { runPipeline, type PipelineResult } from './pipeline.js';
+import type { PipelineResult } from './pipeline.js';
 import { formatAdaptPlan, gib, planAdapt, type AdaptPlan } from './plan.js';
-import { writeReport, type AdaptReport } from './report.js';
-import { serveFinal } from './serve.js';
+import type { AdaptReport } from './report.js';
 import { writeFileAtomic } from './write.js';
 
 export interface AdaptArgs {
@@ -68,6 +67,9 @@ export async function adaptMain(a: AdaptArgs): Promise<AdaptResult> {
 
   // Ctrl-C / SIGTERM: each stage's own policy removes its temp output (training writes a checkpoint);
   // stages.json lists only finished stages, so the same command continues where this one stopped.
+  // the stages load the engine, llama.cpp and the server: only once the plan is accepted
+  const { runPipeline } = await import('./pipeline.js');
+  const { writeReport } = await import('./report.js');
   const off = onInterrupt(() => `finished stages are kept in ${runDir}; run the same command again to continue`, 'adapt');
   let pipeline: PipelineResult;
   let report: AdaptReport;
@@ -81,6 +83,6 @@ export async function adaptMain(a: AdaptArgs): Promise<AdaptResult> {
   print(`held-out loss: base ${h.loss.base!.toFixed(4)} → adapted ${h.loss.adapted!.toFixed(4)}; final ${h.loss.final!.toFixed(4)}${h.loss.baselineQuantized !== undefined ? ` (base quantized the same way: ${h.loss.baselineQuantized.toFixed(4)})` : ''}`);
   print(`final: ${report.files.final} ${gib(report.final.fileBytes)}, ${report.final.bitsPerWeight.toFixed(2)} bpw, KLD vs merged ${report.kld.mean.toFixed(6)}; serving at ctx ${opts.ctx}: ${gib(report.final.servingBytes)} of ${gib(report.final.budget)}`);
   print(`report: ${path.join(runDir, 'report.md')} (stages run: ${pipeline.book.ran.join(', ') || 'none'}; reused: ${pipeline.book.reused.join(', ') || 'none'})`);
-  if (a.serve) await serveFinal(pipeline.final, { port: a.port, ctx: opts.ctx, threads: opts.threads, print, log });
+  if (a.serve) await (await import('./serve.js')).serveFinal(pipeline.final, { port: a.port, ctx: opts.ctx, threads: opts.threads, print, log });
   return { plan, runDir, pipeline, report };
 }
