@@ -50,12 +50,12 @@ export async function adaptMain(a: AdaptArgs): Promise<AdaptResult> {
   if (!repo) throw new QtkError('no repository: pass the folder of the code to adapt to, e.g. `qtk adapt ./Qwen3.6-27B ./my-repo --vram 24GiB`');
   const opts: AdaptOptions = parseAdaptOptions(flags);
   const base = await describeBase(model);
-  if (!(await fs.stat(repo).catch(() => undefined))?.isDirectory()) throw fileError(repo, 'is not a folder', 'Pass the folder of the repository to adapt the model to');
 
   const plan = planAdapt(base, opts);
   if (a.json && a.plan) print(JSON.stringify({ type: 'plan', ...plan }));
   else print(formatAdaptPlan(plan));
   if (a.plan) return { plan };
+  if (!(await fs.stat(repo).catch(() => undefined))?.isDirectory()) throw fileError(repo, 'is not a folder', 'Pass the folder of the repository to adapt the model to');
   if (base.kind === 'config') throw new QtkError(`${model}: a config.json alone can be planned (--plan) but not adapted. Pass the model folder that holds it with the weights`, { file: model });
 
   const runDir = a.out ?? path.join('runs', path.basename(path.resolve(repo)));
