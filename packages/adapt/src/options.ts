@@ -113,6 +113,8 @@ export function parseAdaptOptions(f: AdaptFlags): AdaptOptions {
 export function optionsAsFlags(o: AdaptOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of FLAG_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  // --steps replaces --epochs; both in one config would be refused
+  if (o.steps !== undefined) delete out.epochs;
   return out;
 }
 
