@@ -83,6 +83,6 @@ export async function adaptMain(a: AdaptArgs): Promise<AdaptResult> {
   print(`held-out loss: base ${h.loss.base!.toFixed(4)} → adapted ${h.loss.adapted!.toFixed(4)}; final ${h.loss.final!.toFixed(4)}${h.loss.baselineQuantized !== undefined ? ` (base quantized the same way: ${h.loss.baselineQuantized.toFixed(4)})` : ''}`);
   print(`final: ${report.files.final} ${gib(report.final.fileBytes)}, ${report.final.bitsPerWeight.toFixed(2)} bpw, KLD vs merged ${report.kld.mean.toFixed(6)}; serving at ctx ${opts.ctx}: ${gib(report.final.servingBytes)} of ${gib(report.final.budget)}`);
   print(`report: ${path.join(runDir, 'report.md')} (stages run: ${pipeline.book.ran.join(', ') || 'none'}; reused: ${pipeline.book.reused.join(', ') || 'none'})`);
-  if (a.serve) await (await import('./serve.js')).serveFinal(pipeline.final, { port: a.port, ctx: opts.ctx, threads: opts.threads, print, log });
+  if (a.serve) await (await import('./serve.js')).serveFinal(pipeline.final, { alias: path.basename(path.resolve(runDir)), port: a.port, ctx: opts.ctx, threads: opts.threads, print, log });
   return { plan, runDir, pipeline, report };
 }

@@ -17,8 +17,8 @@ export function clientSnippets(baseUrl: string, model: string): string {
 }
 
 /** Serves until SIGINT/SIGTERM, then closes the server. */
-export async function serveFinal(model: string, o: { port?: number; ctx: number; threads?: number; print: (l: string) => void; log: (l: string) => void }): Promise<void> {
-  const handle = await startServer({ model, port: o.port ?? 8080, ctx: o.ctx, threads: o.threads, log: o.log });
+export async function serveFinal(model: string, o: { port?: number; ctx: number; threads?: number; alias?: string; print: (l: string) => void; log: (l: string) => void }): Promise<void> {
+  const handle = await startServer({ model, port: o.port ?? 8080, ctx: o.ctx, threads: o.threads, alias: o.alias, log: o.log });
   o.print(`serving ${model} at ${handle.url} (OpenAI-compatible; Ctrl-C stops it)`);
   o.print(clientSnippets(handle.url, handle.engine.modelId));
   await new Promise<void>((resolve) => {
