@@ -73,8 +73,8 @@ async function main(): Promise<void> {
     console.log('  4 layers (3 Gated DeltaNet : 1 gated attention), GQA, V heads = 3 × K heads, MTP block, vision tensors, bf16, 2 shards, real Qwen3 tokenizer');
   });
 
-  // A budget that forces real choices: 420 MB for training rules out LoRA on F16 and QLoRA on Q8_0, and the
-  // served file must fit 0.36 GiB with its context at 512 tokens, which a Q8_0 file does not.
+  // A budget that forces real choices: 420 MB rules out LoRA on F16 (QLoRA on Q8_0 is chosen), and the served
+  // file must fit 0.36 GiB with its context at 512 tokens, which a Q8_0 file does not.
   const runDir = path.join(work, 'runs', 'adapt');
   const adapt = [
     'adapt', hfDir, repoRoot, '--vram', '420MB', '--headroom', '0', '--ctx', '512', '--fit', '0.36GiB', '-o', runDir,
