@@ -91,6 +91,14 @@ const CASES: Case[] = [
   [['inspect', 'notes.txt'], /notes\.txt/],
   [['frobnicate'], /frobnicate/],
   [['quantize'], /input|arguments/],
+  // adapt
+  [['adapt', 'hf', 'emptydir', '--vram', '100MB'], /--vram 0\.1 GB .*training does not fit.*needs [\d.]+ GiB.*Pass --vram [\d.]+GiB or more/],
+  [['adapt', 'hf', 'emptydir', '--vram', 'abc'], /--vram: got "abc"/],
+  [['adapt', 'hf', 'emptydir'], /--vram is missing/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '--rank', '0'], /--rank: got "0"/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '--type', 'Q4_K_M', '--fit', 'auto'], /--type Q4_K_M and --fit auto/],
+  [['adapt', 'hf', 'missing-repo', '--vram', '8GiB'], /missing-repo/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '-o', 'hf'], /-o hf: .*input/],
 ];
 
 describe('bad command lines', () => {
