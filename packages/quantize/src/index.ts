@@ -26,3 +26,5 @@ export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/pla
 export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
 export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
 export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';
+export { gptqIntRows, groupScaleZero, type IntSolveOptions, type IntSolveResult } from './gptq/int-solver.js';
+export { GPTQ_FORMAT, gptqFits, packGptq, type GptqTensors } from './gptq/gptq-format.js';
