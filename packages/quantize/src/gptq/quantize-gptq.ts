@@ -2,9 +2,12 @@
 // GPTQ inside its ggml blocks, with Hessians collected true-sequentially while the tensors are written in
 // llama.cpp's order (layer by layer): layer i's inputs come from layers 0..i−1 as already quantized.
 import { promises as fs } from 'node:fs';
-import { GGML_TYPES, QtkError, assertOutputNotInput, type GgmlTypeName } from '@qtk/core';
+import path from 'node:path';
+import { GGML_TYPES, QtkError, assertOutputNotInput, ggmlRowBytes, type GgmlTypeName } from '@qtk/core';
+import { getCodec } from '../codecs/index.js';
 import { defaultOutputPath, quantizeGguf, resolvePreset, type QuantizeOptions, type QuantizeResult, type TensorRounding } from '../quantize-gguf.js';
 import type { CalibrationOptions } from './calibrate.js';
+import { GptqCheckpoint } from './checkpoint.js';
 import { blockGrid } from './grids.js';
 import { prepareHessian, type PreparedHessian } from './hessian.js';
 import { SequentialCalibration, type LayerHessian } from './sequential.js';
@@ -16,6 +19,8 @@ export interface GptqOptions extends CalibrationOptions {
   /** Columns per lazy batch (default 128). */
   block?: number;
   actOrder?: boolean;
+  /** Keep the finished-tensor folder after a successful run (default: removed). */
+  keepCheckpoint?: boolean;
 }
 
 /** Where GPTQ gets each weight's Hessian, and where it reports the values ggml will dequantize. */
@@ -25,13 +30,32 @@ export interface HessianSource {
 }
 
 /** The GPTQ rounding for quantizeGguf; one prepared Hessian is kept for the tensors sharing it. */
-export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: string) => void): TensorRounding {
+export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: string) => void, checkpoint?: GptqCheckpoint): TensorRounding & { restored: number } {
   let cached: { key: string; h: PreparedHessian } | undefined;
-  return {
+  const self = {
     method: 'gptq',
+    restored: 0,
     async forTensor(name: string, type: GgmlTypeName, ne: readonly number[]) {
       const G = GGML_TYPES[type].blockSize;
       if (!blockGrid(type) || ne.length > 2) return undefined;
+      const rowBytes = ggmlRowBytes(type, ne[0]!);
+      const total = rowBytes * (ne[1] ?? 1);
+      const saved = await checkpoint?.load(name, type, total);
+      if (saved) {
+        // a finished tensor of an earlier run: its bytes, and its values for the calibration stream
+        self.restored++;
+        const codec = getCodec(type)!;
+        let row = 0;
+        return async (_src: Float32Array, dst: Uint8Array, nRows: number) => {
+          dst.set(saved.subarray(row * rowBytes, (row + nRows) * rowBytes));
+          if (source.quantizedRows) {
+            const v = new Float32Array(nRows * ne[0]!);
+            codec.dequantizeBlocks(dst, v, v.length);
+            source.quantizedRows(name, ne, row, v);
+          }
+          row += nRows;
+        };
+      }
       const hf = await source.hessian(name);
       if (!hf || ne[0] !== hf.nIn || hf.nIn % G !== 0) return undefined;
       const key = `${hf.key}:${G}`;
@@ -41,13 +65,17 @@ export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: 
       }
       const h = cached.h;
       let row = 0;
-      return async (src, dst, nRows) => {
+      const all = checkpoint ? new Uint8Array(total) : undefined;
+      return async (src: Float32Array, dst: Uint8Array, nRows: number) => {
         const r = gptqQuantizeRows(type, src, nRows, h, { block: o.block, dequantized: source.quantizedRows !== undefined }, dst);
         if (r.dequantized) source.quantizedRows!(name, ne, row, r.dequantized);
+        all?.set(dst.subarray(0, nRows * rowBytes), row * rowBytes);
         row += nRows;
+        if (all && row === (ne[1] ?? 1)) await checkpoint!.save(name, type, all);
       };
     },
   };
+  return self;
 }
 
 export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise<QuantizeResult> {
@@ -58,11 +86,25 @@ export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise
     throw new QtkError(`${output}: already exists. Pass --force to overwrite it, or choose another output path`, { file: output });
   }
   if (opts.imatrix) throw new QtkError('--imatrix and --method gptq both given: GPTQ takes its importance from the calibration Hessians. Drop --imatrix');
+  const st = await fs.stat(opts.input);
+  const checkpoint = await GptqCheckpoint.open(`${path.resolve(output)}.gptq-checkpoint`, {
+    input: path.resolve(opts.input), size: st.size, mtimeMs: st.mtimeMs, preset: opts.preset ?? null, bits: opts.bits ?? null,
+    calib: path.resolve(opts.calib), tokens: opts.tokens ?? null, ctx: opts.ctx ?? null, calibOutput: opts.calibOutput ?? null,
+    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder),
+  });
+  if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished tensors from ${checkpoint.dir}`);
   const cal = await SequentialCalibration.open(opts.input, opts);
+  let ok = false;
   try {
     log(`gptq: calibrating on ${cal.tokens} tokens (${cal.windowCount} windows), layer by layer through the quantized layers`);
-    return await quantizeGguf({ ...opts, output, rounding: gptqRounding(cal, opts, log) });
+    const rounding = gptqRounding(cal, opts, log, checkpoint);
+    const r = await quantizeGguf({ ...opts, output, rounding });
+    if (rounding.restored > 0) log(`gptq: ${rounding.restored} tensors reused from the checkpoint`);
+    ok = true;
+    return r;
   } finally {
     cal.close();
+    if (ok && !opts.keepCheckpoint) await checkpoint.remove();
+    else if (!ok) log(`gptq: finished tensors are kept in ${checkpoint.dir}; the same command resumes from them`);
   }
 }

@@ -78,7 +78,11 @@ export class SequentialCalibration {
 
   /** Records rows [row, row + nRows) of a quantized weight of the current layer, as ggml will dequantize them. */
   quantizedRows(name: string, ne: readonly number[], row: number, values: Float32Array): void {
-    if (!name.startsWith(`blk.${this.layer}.`)) return;
+    const m = /^blk\.(\d+)\./.exec(name);
+    const il = m ? Number(m[1]) : -1;
+    if (il < this.layer || il >= this.model.params.nLayer) return;
+    // a layer restored from a checkpoint is never calibrated: the stream reaches it here
+    while (this.layer < il) this.advance();
     let q = this.quantized.get(name);
     if (!q) this.quantized.set(name, (q = { ne: [...ne], values: new Float32Array(ne.reduce((a, b) => a * b, 1)) }));
     q.values.set(values, row * ne[0]!);
