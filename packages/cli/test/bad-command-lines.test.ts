@@ -86,6 +86,11 @@ const CASES: Case[] = [
   [['dataset', 'build', 'missing-repo', '--tokenizer', 'm-f16.gguf'], /missing-repo/],
   [['dataset', 'build', 'hf', '--tokenizer', 'missing.gguf', '--out', 'newout'], /missing\.gguf/],
   [['dataset', 'frob', 'hf'], /frob/],
+  // export gptq
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--bits', '3'], /--bits: got "3"; allowed: one of 2, 4, 8/],
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--group-size', '100'], /--group-size: got "100"/],
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--damp', '-1'], /--damp: got "-1"/],
+  [['export', 'gptq', 'm-f16.gguf', '-o', 'gq', '--calib', 'text.txt'], /m-f16\.gguf: a GGUF needs --hf/],
   // inspect and the command table
   [['inspect', 'missing.gguf'], /missing\.gguf/],
   [['inspect', 'notes.txt'], /notes\.txt/],
