@@ -10,7 +10,7 @@ import { loraConvertMain, loraMergeMain, readPeftAdapter } from '../src/index.js
 import { adapterFixture, maxAbsDiff, mergeInHfSpace, tokenIds, type AdapterFixture } from './adapter-fixture.js';
 import { compareLogProbs, llamaLogProbs, logSoftmax } from '@qtk/fixtures/llama-oracle';
 
-// With an f32 KV cache and no flash attention (llama-lora.ts), llama.cpp and qtk's engine on f32 weights
+// With an f32 KV cache and no flash attention (`@qtk/fixtures/llama-oracle`, exactKv), llama.cpp and qtk's engine on f32 weights
 // differ from float64 math only by f32 sums: max |Δ log p| measured 1.0e-5 (qwen3_5) and 8e-6 (qwen3) with
 // the adapter applied at run time, 1.1e-5 / 7e-6 on the merged GGUF, 1.1e-5 for the engine, while the
 // adapter itself moves log p by 21 / 19. A wrong permutation or scale shows up orders of magnitude above.
