@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { HParams, loraTargets, trainingMemory, trainingLayerShape } from '@qtk/core';
 import { QWEN3_6_27B_CONFIG } from '@qtk/fixtures';
 import { planMain } from '../src/plan/plan-main.js';
 import { writeModel } from './gguf-helpers.js';
@@ -37,6 +38,41 @@ describe('qtk plan for Qwen3.6-27B', () => {
     const lines: string[] = [];
     await planMain({ input: dir, vram: 8 * GIB, ...opts, json: true, out: (l) => lines.push(l) });
     expect(JSON.parse(lines.join('\n')).recommended).toBeNull();
+  });
+});
+
+describe('qtk plan --train for Qwen3.6-27B (seq 2048, rank 16)', () => {
+  const opts = { ctx: 32768, parallel: 1, kvType: 'f16' as const, headroom: GIB, out: quiet, train: { seqLen: 2048, rank: 16 } };
+
+  it('counts the LoRA parameters of every trunk target the module map lists, as lora train does', async () => {
+    const p = await planMain({ input: dir, vram: 24 * GIB, ...opts });
+    const h = new HParams(QWEN3_6_27B_CONFIG as Record<string, unknown>, 'config.json');
+    const expected = loraTargets('qwen3_5', h).reduce((a, t) => a + 16 * (t.inFeatures + t.outFeatures), 0);
+    expect(p.training!.loraParams).toBe(expected);
+  });
+
+  it('evaluates the training formula on the bf16 weights and on each QLoRA base', async () => {
+    const p = await planMain({ input: dir, vram: 24 * GIB, ...opts });
+    const q4 = p.training!.rows.find((r) => r.base === 'Q4_K_M')!;
+    const s = p.model.shape;
+    const again = trainingMemory({
+      baseWeightBytes: p.rows.find((r) => r.preset === 'Q4_K_M')!.serving.weights, loraParams: p.training!.loraParams,
+      nLayers: 64, hidden: 5120, tokens: 2048, vocab: 248320, layer: trainingLayerShape(s),
+    });
+    expect(q4.memory.total).toBe(again.total);
+  });
+
+  it('24 GiB: no base fits for training, and the bf16 LoRA needs more than 50 GiB', async () => {
+    const p = await planMain({ input: dir, vram: 24 * GIB, ...opts });
+    expect(p.training!.recommended).toBeUndefined();
+    expect(p.training!.rows.find((r) => r.base === 'BF16')!.memory.total).toBeGreaterThan(50 * GIB);
+  });
+
+  it('80 GiB: --json recommends training on the bf16 model', async () => {
+    const lines: string[] = [];
+    await planMain({ input: dir, vram: 80 * GIB, ...opts, json: true, out: (l) => lines.push(l) });
+    const j = JSON.parse(lines.join('\n'));
+    expect([j.training.recommended, j.training.rows.map((r: { base: string }) => r.base)]).toEqual(['BF16', ['BF16', 'Q8_0', 'Q5_K_M', 'Q4_K_M']]);
   });
 });
 

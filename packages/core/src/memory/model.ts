@@ -25,6 +25,8 @@ export interface SsmShape {
   groupCount: number;
   /** ssm.state_size: key head dim. */
   stateSize: number;
+  /** ssm.time_step_rank: value heads. */
+  valueHeads: number;
 }
 
 export interface ModelShape {
@@ -105,6 +107,7 @@ function shapeFromConfig(ggufArch: string, h: HParams, trunk: LayerKind[], nMtp:
     innerSize: h.int('linear_num_value_heads') * h.int('linear_value_head_dim'),
     groupCount: h.int('linear_num_key_heads'),
     stateSize: h.int('linear_key_head_dim'),
+    valueHeads: h.int('linear_num_value_heads'),
   } : undefined;
   return {
     arch: ggufArch,
@@ -156,6 +159,7 @@ export function describeGguf(
   if (nVocab === 0) throw fileError(file, 'neither tokenizer.ggml.tokens nor token_embd.weight gives the vocabulary size', 'Pass a complete GGUF model');
   const ssm: SsmShape | undefined = recurrent > 0 ? {
     convKernel: need('ssm.conv_kernel'), innerSize: need('ssm.inner_size'), groupCount: need('ssm.group_count'), stateSize: need('ssm.state_size'),
+    valueHeads: need('ssm.time_step_rank'),
   } : undefined;
   const shape: ModelShape = {
     arch, nLayer, nMtp, nAttentionLayers: nLayer - recurrent, nRecurrentLayers: recurrent, nEmbd, nVocab, nHead,
