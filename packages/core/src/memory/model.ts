@@ -25,8 +25,8 @@ export interface SsmShape {
   groupCount: number;
   /** ssm.state_size: key head dim. */
   stateSize: number;
-  /** ssm.time_step_rank: value heads. */
-  valueHeads: number;
+  /** ssm.time_step_rank: value heads (training plans need it; serving does not). */
+  valueHeads?: number;
 }
 
 export interface ModelShape {
@@ -159,7 +159,7 @@ export function describeGguf(
   if (nVocab === 0) throw fileError(file, 'neither tokenizer.ggml.tokens nor token_embd.weight gives the vocabulary size', 'Pass a complete GGUF model');
   const ssm: SsmShape | undefined = recurrent > 0 ? {
     convKernel: need('ssm.conv_kernel'), innerSize: need('ssm.inner_size'), groupCount: need('ssm.group_count'), stateSize: need('ssm.state_size'),
-    valueHeads: need('ssm.time_step_rank'),
+    valueHeads: opt('ssm.time_step_rank'),
   } : undefined;
   const shape: ModelShape = {
     arch, nLayer, nMtp, nAttentionLayers: nLayer - recurrent, nRecurrentLayers: recurrent, nEmbd, nVocab, nHead,

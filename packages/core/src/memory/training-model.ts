@@ -2,6 +2,7 @@
 // read), so `qtk plan --train` and `qtk lora train --plan` evaluate the same trainingMemory on the same
 // sizes: the LoRA targets come from the module map (every adaptable linear of the trunk), the layer
 // shape from the hyperparameters.
+import { fileError } from '../errors.js';
 import { loraArchitecture, LORA_MODULES } from '../lora/module-map.js';
 import type { ModelDescription, ModelShape } from './model.js';
 import { trainingMemory, type LayerShape, type TrainingMemory } from './training.js';
@@ -26,10 +27,11 @@ export function loraParamCount(d: ModelDescription, rank: number): number {
 }
 
 /** What sets one layer's working set, from the model's shape. */
-export function trainingLayerShape(s: ModelShape): LayerShape {
+export function trainingLayerShape(s: ModelShape, source = 'the model'): LayerShape {
+  if (s.ssm && !s.ssm.valueHeads) throw fileError(source, `${s.arch}.ssm.time_step_rank (the DeltaNet value heads) is missing`, 'Pass a GGUF written by qtk convert or llama.cpp, or the model\'s config.json');
   const gdn = s.ssm ? {
-    gdnHeads: s.ssm.valueHeads,
-    gdnHeadDim: s.ssm.innerSize / s.ssm.valueHeads,
+    gdnHeads: s.ssm.valueHeads!,
+    gdnHeadDim: s.ssm.innerSize / s.ssm.valueHeads!,
     gdnConv: 2 * s.ssm.groupCount * s.ssm.stateSize + s.ssm.innerSize,
   } : {};
   return { ff: s.nFf, qDim: s.nHead * s.headDimK, nHead: s.nHead, ...gdn };
@@ -45,6 +47,6 @@ export function trainingMemoryFor(d: ModelDescription, o: { baseWeightBytes: num
     hidden: s.nEmbd,
     tokens: o.tokens,
     vocab: s.nVocab,
-    layer: trainingLayerShape(s),
+    layer: trainingLayerShape(s, d.source),
   });
 }
