@@ -81,7 +81,7 @@ describe('qtk plan refuses', () => {
     const f = path.join(dir, 'mamba.json');
     await writeFile(f, JSON.stringify({ architectures: ['MambaForCausalLM'], model_type: 'mamba' }));
     await expect(planMain({ input: f, vram: GIB, ctx: 1024, parallel: 1, kvType: 'f16', headroom: 0, out: quiet }))
-      .rejects.toThrow(/MambaForCausalLM.*is not supported.*qwen3_5 \(Qwen3_5ForConditionalGeneration/);
+      .rejects.toThrow(/MambaForCausalLM.*is not supported\. The memory model .*knows: qwen3_5 \(Qwen3_5ForConditionalGeneration.*\. Pass the config\.json or GGUF of a model of one of these/);
   });
 
   it('a GGUF without the needed metadata, naming the key', async () => {
@@ -90,9 +90,20 @@ describe('qtk plan refuses', () => {
     await expect(planMain({ input: f, vram: GIB, ctx: 1024, parallel: 1, kvType: 'f16', headroom: 0, out: quiet })).rejects.toThrow(/qwen35\.embedding_length is missing/);
   });
 
+  it('--train on a GGUF without the DeltaNet value heads, naming the key', async () => {
+    const f = path.join(dir, 'no-heads.gguf');
+    const kv = {
+      block_count: 5, nextn_predict_layers: 1, embedding_length: 256, feed_forward_length: 256, 'attention.head_count': 2, 'attention.head_count_kv': 1,
+      'attention.key_length': 64, 'attention.value_length': 64, full_attention_interval: 4, 'ssm.conv_kernel': 4, 'ssm.inner_size': 128, 'ssm.group_count': 2, 'ssm.state_size': 32,
+    };
+    await writeModel(f, 'qwen35', kv, qwen35Layout({ layers: 4, mtp: true, hidden: 256, ffn: 256, vocab: 32, nHead: 2, nHeadKv: 1, headDim: 64, nVHead: 4, nKHead: 2, vHeadDim: 32, kHeadDim: 32 }));
+    await expect(planMain({ input: f, vram: GIB, ctx: 1024, parallel: 1, kvType: 'f16', headroom: 0, out: quiet, train: { seqLen: 256, rank: 8 } }))
+      .rejects.toThrow(/no-heads\.gguf: qwen35\.ssm\.time_step_rank \(the DeltaNet value heads\) is missing/);
+  });
+
   it('a GGUF of an architecture the memory model does not know, listing the known', async () => {
     const f = path.join(dir, 'gpt2.gguf');
     await writeModel(f, 'gpt2', { block_count: 1 }, [{ name: 'token_embd.weight', ne: [32, 8], type: 'F16' }]);
-    await expect(planMain({ input: f, vram: GIB, ctx: 1024, parallel: 1, kvType: 'f16', headroom: 0, out: quiet })).rejects.toThrow(/"gpt2" is not supported.*qwen35, qwen3, qwen2, llama/);
+    await expect(planMain({ input: f, vram: GIB, ctx: 1024, parallel: 1, kvType: 'f16', headroom: 0, out: quiet })).rejects.toThrow(/"gpt2" is not supported.*qwen35, qwen3, qwen2, llama\. Pass the config\.json or GGUF/);
   });
 });
