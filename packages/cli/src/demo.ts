@@ -32,6 +32,7 @@ async function stage(title: string, body: () => Promise<void> | void): Promise<v
 }
 
 async function serveAndAsk(model: string, lora?: string): Promise<void> {
+  // the same server `qtk serve` and `qtk adapt --serve` start
   const { startServer } = await import('@qtk/serve');
   const { default: OpenAI } = await import('openai');
   const server = await startServer({ model, port: 0, parallel: 1, ctx: 512, ...(lora ? { lora: [{ path: lora, scale: 1 }] } : {}) });
@@ -72,47 +73,33 @@ async function main(): Promise<void> {
     console.log('  4 layers (3 Gated DeltaNet : 1 gated attention), GQA, V heads = 3 × K heads, MTP block, vision tensors, bf16, 2 shards, real Qwen3 tokenizer');
   });
 
-  await stage('2. Inspect it', () => {
-    const out = qtk(['inspect', hfDir], { quietOutput: true });
-    console.log(out.split('\n').slice(0, 8).join('\n') + '\n  …');
+  // A budget that forces real choices: 420 MB rules out LoRA on F16 (QLoRA on Q8_0 is chosen), and the served
+  // file must fit 0.36 GiB with its context at 512 tokens, which a Q8_0 file does not.
+  const runDir = path.join(work, 'runs', 'adapt');
+  const adapt = [
+    'adapt', hfDir, repoRoot, '--vram', '420MB', '--headroom', '0', '--ctx', '512', '--fit', '0.36GiB', '-o', runDir,
+    '--seq-len', '128', '--rank', '4', '--alpha', '8', '--steps', '4', '--grad-accum', '1', '--lr', '1e-2', '--warmup', '0',
+    '--eval-every', '0', '--eval-rows', '1', '--save-every', '2', '--method', 'imatrix', '--calib-tokens', '1024', '--eval-chunks', '4', '--baseline',
+  ];
+
+  await stage('2. Plan: which training precision and which final types fit the budget (nothing is written)', () => {
+    qtk([...adapt, '--plan']);
   });
 
-  const f16 = path.join(work, 'qwen3_5-tiny-F16.gguf');
-  await stage('3. Convert to GGUF (f16), the way llama.cpp\'s converter does', () => {
-    qtk(['convert', hfDir, '-o', f16, '--outtype', 'f16']);
+  await stage('3. Adapt: convert → dataset of this repository → QLoRA → merge → imatrix → fit → held-out eval and report', () => {
+    const out = qtk(adapt, { quietOutput: true });
+    console.log(out.trimEnd().split('\n').filter((l) => /^(stage \S+: done|held-out|final:|report:|plan: \d+ steps)/.test(l.trim())).join('\n'));
+    console.log(`  ${path.relative(repoRoot, runDir)}/: stages.json, one folder per stage, report.md, report.json (its options: --config reruns it), loss.png`);
   });
 
-  const q4 = path.join(work, 'qwen3_5-tiny-Q4_K_M.gguf');
-  await stage('4. Quantize to 4 bits (Q4_K_M, llama.cpp\'s per-tensor rules)', () => {
-    const out = qtk(['quantize', f16, q4, '--bits', '4'], { quietOutput: true });
-    const lines = out.trimEnd().split('\n');
-    console.log([...lines.slice(0, 6), '  …', ...lines.slice(-3)].join('\n'));
+  await stage('4. Run it again: every stage is reused (change one option and only the stages after it run)', () => {
+    const out = qtk(adapt, { quietOutput: true });
+    console.log(out.trimEnd().split('\n').filter((l) => /^report:/.test(l.trim())).join('\n'));
   });
 
-  await stage('5. Build a training dataset from this repository', () => {
-    qtk(['dataset', 'build', repoRoot, '--tokenizer', f16, '--name', 'qtk-demo', '--out', path.join(work, 'datasets'), '--seq-len', '1024']);
-  });
-
-  await stage('6. Evaluate: perplexity and KL divergence of the 4-bit model against f16', async () => {
-    const text = path.join(work, 'eval.txt');
-    await fs.writeFile(text, await fs.readFile(path.join(repoRoot, 'README.md'), 'utf8'));
-    qtk(['eval', 'kld', f16, q4, '--data', text, '--ctx', '128']);
-  });
-
-  await stage('7. Serve the 4-bit model and ask it one question with the official OpenAI client', async () => {
-    await serveAndAsk(q4);
-  });
-
-  const runDir = path.join(work, 'runs', 'qtk-demo');
-  await stage('8. Train a LoRA adapter on this repository for a few steps (the eval loss drops)', () => {
-    const out = qtk(['lora', 'train', path.join(work, 'datasets', 'qtk-demo'), '--model', f16, '-o', runDir, '--seq-len', '256', '--steps', '8',
-      '--grad-accum', '2', '--rank', '4', '--alpha', '8', '--lr', '1e-2', '--warmup', '0', '--eval-every', '4', '--eval-rows', '2', '--save-every', '4'], { quietOutput: true });
-    console.log(out.trimEnd().split('\n').filter((l) => /^(plan|trained|eval loss|peak)/.test(l.trim())).join('\n'));
-    console.log(`  run folder: adapter/ (PEFT), adapter.gguf, metrics.csv, loss.png, train.json, checkpoints/ in ${path.relative(repoRoot, runDir)}`);
-  });
-
-  await stage('9. Serve the f16 model with the new adapter (qtk serve --lora) and ask the same question', async () => {
-    await serveAndAsk(f16, path.join(runDir, 'adapter.gguf'));
+  await stage('5. Serve the adapted, fitted model and ask it one question with the official OpenAI client', async () => {
+    console.log(`(to serve it from the shell: npx qtk ${[...adapt.map((a) => (path.isAbsolute(a) ? path.relative(repoRoot, a) || '.' : a)), '--serve', '--port', '8080'].join(' ')})`);
+    await serveAndAsk(path.join(runDir, 'quantize', 'model.gguf'));
   });
 
   console.log(`\nDemo finished. Files are in ${path.relative(repoRoot, work)}/`);

@@ -98,11 +98,24 @@ const CASES: Case[] = [
   [['dataset', 'build', 'missing-repo', '--tokenizer', 'm-f16.gguf'], /missing-repo/],
   [['dataset', 'build', 'hf', '--tokenizer', 'missing.gguf', '--out', 'newout'], /missing\.gguf/],
   [['dataset', 'frob', 'hf'], /frob/],
+  // export gptq
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--bits', '3'], /--bits: got "3"; allowed: one of 2, 4, 8/],
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--group-size', '100'], /--group-size: got "100"/],
+  [['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--damp', '-1'], /--damp: got "-1"/],
+  [['export', 'gptq', 'm-f16.gguf', '-o', 'gq', '--calib', 'text.txt'], /m-f16\.gguf: a GGUF needs --hf/],
   // inspect and the command table
   [['inspect', 'missing.gguf'], /missing\.gguf/],
   [['inspect', 'notes.txt'], /notes\.txt/],
   [['frobnicate'], /frobnicate/],
   [['quantize'], /input|arguments/],
+  // adapt
+  [['adapt', 'hf', 'emptydir', '--vram', '100MB'], /--vram 0\.1 GB .*training does not fit.*needs [\d.]+ GiB.*Pass --vram [\d.]+GiB or more/],
+  [['adapt', 'hf', 'emptydir', '--vram', 'abc'], /--vram: got "abc"/],
+  [['adapt', 'hf', 'emptydir'], /--vram is missing/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '--rank', '0'], /--rank: got "0"/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '--type', 'Q4_K_M', '--fit', 'auto'], /--type Q4_K_M and --fit auto/],
+  [['adapt', 'hf', 'missing-repo', '--vram', '8GiB'], /missing-repo/],
+  [['adapt', 'hf', 'emptydir', '--vram', '8GiB', '-o', 'hf'], /-o hf: .*input/],
 ];
 
 describe('bad command lines', () => {

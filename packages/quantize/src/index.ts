@@ -19,7 +19,7 @@ export { blockGrid, GPTQ_TYPES, type BlockGrid } from './gptq/grids.js';
 export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gptq/hessian.js';
 export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
 export { collectHessians, readHessian, type CalibrationOptions, type CalibrationResult, type HessianFile } from './gptq/calibrate.js';
-export { quantizeGptq, gptqRounding, type GptqOptions } from './gptq/quantize-gptq.js';
+export { quantizeGptq, gptqRounding, type GptqOptions, type HessianSource } from './gptq/quantize-gptq.js';
 export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
 export { loadModelDescription } from './plan/source.js';
 export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
@@ -27,3 +27,6 @@ export { planTraining, TRAIN_BASES, type TrainingPlan, type TrainingRow } from '
 export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
 export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
 export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';
+export { gptqIntRows, groupScaleZero, type IntSolveOptions, type IntSolveResult } from './gptq/int-solver.js';
+export { GPTQ_FORMAT, gptqFits, packGptq, type GptqTensors } from './gptq/gptq-format.js';
+export { SequentialCalibration, type LayerHessian } from './gptq/sequential.js';

@@ -1,6 +1,7 @@
 // The command table: one file per command, listed in the order `qtk --help` shows them.
 // Only commands that work are listed here.
 import type { QtkCommand } from '../command.js';
+import { adaptCommand } from './adapt.js';
 import { convertCommand } from './convert.js';
 import { datasetCommand } from './dataset.js';
 import { evalCommand } from './eval.js';
@@ -12,4 +13,4 @@ import { planCommand } from './plan.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 
-export const COMMANDS: readonly QtkCommand[] = [convertCommand, datasetCommand, evalCommand, exportCommand, imatrixCommand, inspectCommand, loraCommand, planCommand, quantizeCommand, serveCommand];
+export const COMMANDS: readonly QtkCommand[] = [adaptCommand, convertCommand, datasetCommand, evalCommand, exportCommand, imatrixCommand, inspectCommand, loraCommand, planCommand, quantizeCommand, serveCommand];

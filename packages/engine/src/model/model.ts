@@ -111,6 +111,12 @@ export interface GraphHooks {
   beforeCompute?: (backend: Backend) => void;
   /** Runs after the chunk's graph computed, while its tensors are still alive. */
   afterCompute?: (backend: Backend) => void;
+  /**
+   * Runs only layers from..to: the residual stream entering `from` is read from `input` (f32, nEmbd per
+   * token of the eval) instead of the embeddings, and the one leaving `to` is written to `output`. No
+   * logits unless `to` is the last layer. Lets a caller walk a model layer by layer (GPTQ calibration).
+   */
+  layers?: { from: number; to: number; input?: Float32Array; output?: Float32Array };
 }
 
 export interface EvalOptions {
@@ -217,8 +223,15 @@ export class Session {
       const pos = g.newTensor('I32', [T * (multi ? 4 : 1)], 'inp_pos');
       const mask = g.newTensor('F32', [nPast + T, T], 'kq_mask');
       const outIds = outRows.length > 0 && outRows.length < T ? g.newTensor('I32', [outRows.length], 'out_ids') : undefined;
-      let x = g.getRows(m.tensor('token_embd.weight'), ids);
-      for (let il = 0; il < p.nLayer; il++) {
+      const span = hooks?.layers;
+      const from = span?.from ?? 0, to = span?.to ?? p.nLayer - 1;
+      if (from < 0 || to >= p.nLayer || from > to) throw new RangeError(`layers ${from}..${to} outside 0..${p.nLayer - 1}`);
+      if (from > 0 && span?.input?.length !== undefined && span.input.length < (start + T) * p.nEmbd) throw new RangeError(`layer input holds ${span.input.length} values, ${(start + T) * p.nEmbd} needed`);
+      if (from > 0 && !span?.input) throw new RangeError(`starting at layer ${from} needs the residual input`);
+      if (to < p.nLayer - 1 && outRows.length > 0) throw new RangeError(`logits asked for, but the graph stops at layer ${to}`);
+      const inX = from > 0 ? g.newTensor('F32', [p.nEmbd, T], 'inp_residual') : undefined;
+      let x = inX ?? g.getRows(m.tensor('token_embd.weight'), ids);
+      for (let il = from; il <= to; il++) {
         const lw = layerWeights(il, m.weights.tensors);
         const c = this.kv.get(il);
         const cache: KvCache | undefined = c ? { ...c, nPast } : undefined;
@@ -237,7 +250,7 @@ export class Session {
       }
       // state writes first, then the logits, so nothing of this chunk is left unevaluated
       // inputs are expanded too, so the allocator gives them memory even when no layer reads them
-      const inputs = [ids, pos, mask, ...(outIds ? [outIds] : [])];
+      const inputs = [ids, pos, mask, ...(outIds ? [outIds] : []), ...(inX ? [inX] : [])];
       for (const t of inputs) m.backend.lib.ggml_set_input(t.ptr);
       const gf = this.runner.graph(g, [...inputs, ...b.effects, ...(out ? [out] : [x])]);
       this.runner.alloc(gf);
@@ -249,9 +262,11 @@ export class Session {
       be.setData(pos, posData);
       be.setData(mask, causalMask(nPast, T));
       if (outIds) be.setData(outIds, Int32Array.from(outRows));
+      if (inX) be.setData(inX, span!.input!.subarray(start * p.nEmbd, (start + T) * p.nEmbd));
       hooks?.beforeCompute?.(be);
       this.runner.compute(gf);
       this.past += T;
+      if (span?.output && !out) be.getF32(x, span.output.subarray(start * p.nEmbd, (start + T) * p.nEmbd));
       hooks?.afterCompute?.(be);
       return out ? be.getF32(out) : new Float32Array(0);
     } finally {

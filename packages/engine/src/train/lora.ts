@@ -52,3 +52,20 @@ export function initLoraA(rank: number, inFeatures: number, seed: number): Float
   const bound = 1 / Math.sqrt(inFeatures);
   return Float32Array.from({ length: rank * inFeatures }, () => (2 * rnd() - 1) * bound);
 }
+
+/** The dropout stream of one target in one step: the step's seed, the layer and the target's index. */
+export function dropoutSeed(stepSeed: number, layer: number, targetIndex: number): number {
+  return streamSeed(stepSeed, layer * 64 + targetIndex, 7);
+}
+
+/**
+ * PEFT's lora_dropout mask on a module's input [T, in] (GGUF column order, row-major, a token's
+ * features contiguous): 0 with probability p, else 1/(1−p), so the branch keeps its expectation.
+ */
+export function dropoutMask(p: number, seed: number, n: number): Float32Array {
+  const rnd = mulberry32(seed);
+  const keep = 1 / (1 - p);
+  const m = new Float32Array(n);
+  for (let i = 0; i < n; i++) m[i] = rnd() < p ? 0 : keep;
+  return m;
+}

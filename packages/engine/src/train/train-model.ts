@@ -13,7 +13,7 @@ import type { Tensor } from '../ggml/tensor.js';
 import { layerWeights, rmsNormW, type BuildCtx } from '../model/build.js';
 import type { Model } from '../model/model.js';
 import { trainLayer, type TrainInputs } from './layers.js';
-import { initLoraA, loraScale, mulberry32, selectsTarget, streamSeed, validateLoraConfig, type LoraConfig } from './lora.js';
+import { dropoutMask, dropoutSeed, initLoraA, loraScale, selectsTarget, streamSeed, validateLoraConfig, type LoraConfig } from './lora.js';
 import { GraphConsts } from './ops.js';
 import { rowLayout, type RowLayout } from './row.js';
 
@@ -258,14 +258,8 @@ export class LoraTrainModel {
         if (drop !== undefined) {
           const mask = g.newTensor('F32', [...x.ne]);
           be.lib.ggml_set_input(mask.ptr);
-          const p = this.config.dropout;
-          const seed = streamSeed(drop, il * 64 + this.slots.indexOf(s), 7);
-          uploads.push(() => {
-            const rnd = mulberry32(seed);
-            const m = new Float32Array(x.ne[0] * x.ne[1]);
-            for (let i = 0; i < m.length; i++) m[i] = rnd() < p ? 0 : 1 / (1 - p);
-            be.setData(mask, m);
-          });
+          const seed = dropoutSeed(drop, il, this.slots.indexOf(s));
+          uploads.push(() => be.setData(mask, dropoutMask(this.config.dropout, seed, x.ne[0] * x.ne[1])));
           xin = g.mul(x, mask);
         }
         return g.add(y, g.scale(g.mulMat(s.b, g.mulMat(s.a, xin)), scale));

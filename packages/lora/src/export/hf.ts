@@ -20,8 +20,8 @@ import { invertValues, unpermuteCols, unpermuteRows } from './inverse.js';
 
 /** transformers' save_pretrained default shard size. */
 export const DEFAULT_SHARD_BYTES = 5_000_000_000;
-const FLOAT = ['F32', 'F16', 'BF16'] as const;
-type FloatType = (typeof FLOAT)[number];
+export const FLOAT = ['F32', 'F16', 'BF16'] as const;
+export type FloatType = (typeof FLOAT)[number];
 
 export interface ExportHfOptions {
   gguf: string;
@@ -54,7 +54,7 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array): Float32Array {
   return out;
 }
 
-function shardName(i: number, n: number): string {
+export function shardName(i: number, n: number): string {
   return n === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
 }
 
@@ -163,7 +163,7 @@ export async function exportHf(opts: ExportHfOptions): Promise<{ files: string[]
 }
 
 /** The tensor in HF layout: dequantized, adapters merged (in GGUF space), transforms undone. */
-async function hfValues(r: GgufReader, g: GgufTensorInfo, p: PlannedTensor, adapters?: { pair: LoraPair; s: number }[]): Promise<Float32Array> {
+export async function hfValues(r: GgufReader, g: GgufTensorInfo, p: PlannedTensor, adapters?: { pair: LoraPair; s: number }[]): Promise<Float32Array> {
   let v = toF32(g, await r.readTensor(g));
   for (const { pair, s } of adapters ?? []) addScaledDelta(v, loraDelta(pair), s);
   const cols = p.shape.length <= 1 ? 1 : p.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -174,7 +174,7 @@ async function hfValues(r: GgufReader, g: GgufTensorInfo, p: PlannedTensor, adap
 }
 
 /** Weights leave dequantized: an FP8 checkpoint's quantization_config no longer applies. */
-function exportedConfig(config: Record<string, unknown>): Record<string, unknown> {
+export function exportedConfig(config: Record<string, unknown>): Record<string, unknown> {
   const c = structuredClone(config);
   delete c.quantization_config;
   if (c.text_config && typeof c.text_config === 'object') delete (c.text_config as Record<string, unknown>).quantization_config;

@@ -2,3 +2,4 @@
 export * from './inverse.js';
 export * from './hf.js';
 export * from './main.js';
+export * from './gptq.js';

@@ -1,6 +1,7 @@
 // Calibration for GPTQ: the model runs over calibration text once per layer, each pass collecting only that
 // layer's Hessians (so memory holds one layer's), which go to f32 files in a scratch folder the quantizer
-// reads tensor by tensor. Hessians come from the unquantized model (not true-sequential).
+// reads tensor by tensor. Hessians come from the unquantized model (not true-sequential); `qtk export gptq`
+// uses it, `qtk quantize --method gptq` calibrates true-sequentially (sequential.ts).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GgufReader, QtkError, createProgress } from '@qtk/core';

@@ -1,12 +1,16 @@
-// `qtk quantize --method gptq`: calibrate (Hessians per matmul input, one layer per pass), then quantize with
-// llama-quantize's per-tensor types unchanged, each matmul weight rounded by GPTQ inside its ggml blocks.
+// `qtk quantize --method gptq`: llama-quantize's per-tensor types unchanged, each matmul weight rounded by
+// GPTQ inside its ggml blocks, with Hessians collected true-sequentially while the tensors are written in
+// llama.cpp's order (layer by layer): layer i's inputs come from layers 0..i−1 as already quantized.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { GGML_TYPES, QtkError, assertOutputNotInput, onInterrupt, type GgmlTypeName } from '@qtk/core';
+import { GGML_TYPES, QtkError, assertOutputNotInput, ggmlRowBytes, type GgmlTypeName } from '@qtk/core';
+import { getCodec } from '../codecs/index.js';
 import { defaultOutputPath, quantizeGguf, resolvePreset, type QuantizeOptions, type QuantizeResult, type TensorRounding } from '../quantize-gguf.js';
-import { collectHessians, readHessian, type CalibrationOptions, type HessianFile } from './calibrate.js';
+import type { CalibrationOptions } from './calibrate.js';
+import { GptqCheckpoint } from './checkpoint.js';
 import { blockGrid } from './grids.js';
 import { prepareHessian, type PreparedHessian } from './hessian.js';
+import { SequentialCalibration, type LayerHessian } from './sequential.js';
 import { gptqQuantizeRows } from './solver.js';
 
 export interface GptqOptions extends CalibrationOptions {
@@ -15,26 +19,63 @@ export interface GptqOptions extends CalibrationOptions {
   /** Columns per lazy batch (default 128). */
   block?: number;
   actOrder?: boolean;
+  /** Keep the finished-tensor folder after a successful run (default: removed). */
+  keepCheckpoint?: boolean;
 }
 
-/** The GPTQ rounding for quantizeGguf, over Hessian files; one prepared Hessian is kept for the tensors sharing it. */
-export function gptqRounding(byWeight: ReadonlyMap<string, HessianFile>, o: GptqOptions, log: (line: string) => void): TensorRounding {
+/** Where GPTQ gets each weight's Hessian, and where it reports the values ggml will dequantize. */
+export interface HessianSource {
+  hessian(name: string): Promise<LayerHessian | undefined>;
+  quantizedRows?(name: string, ne: readonly number[], row: number, values: Float32Array): void;
+}
+
+/** The GPTQ rounding for quantizeGguf; one prepared Hessian is kept for the tensors sharing it. */
+export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: string) => void, checkpoint?: GptqCheckpoint): TensorRounding & { restored: number } {
   let cached: { key: string; h: PreparedHessian } | undefined;
-  return {
+  const self = {
     method: 'gptq',
+    restored: 0,
     async forTensor(name: string, type: GgmlTypeName, ne: readonly number[]) {
-      const hf = byWeight.get(name);
       const G = GGML_TYPES[type].blockSize;
-      if (!hf || !blockGrid(type) || ne.length > 2 || ne[0] !== hf.nIn || hf.nIn % G !== 0) return undefined;
-      const key = `${hf.file}:${G}`;
+      if (!blockGrid(type) || ne.length > 2) return undefined;
+      const rowBytes = ggmlRowBytes(type, ne[0]!);
+      const total = rowBytes * (ne[1] ?? 1);
+      const saved = await checkpoint?.load(name, type, total);
+      if (saved) {
+        // a finished tensor of an earlier run: its bytes, and its values for the calibration stream
+        self.restored++;
+        const codec = getCodec(type)!;
+        let row = 0;
+        return async (_src: Float32Array, dst: Uint8Array, nRows: number) => {
+          dst.set(saved.subarray(row * rowBytes, (row + nRows) * rowBytes));
+          if (source.quantizedRows) {
+            const v = new Float32Array(nRows * ne[0]!);
+            codec.dequantizeBlocks(dst, v, v.length);
+            source.quantizedRows(name, ne, row, v);
+          }
+          row += nRows;
+        };
+      }
+      const hf = await source.hessian(name);
+      if (!hf || ne[0] !== hf.nIn || hf.nIn % G !== 0) return undefined;
+      const key = `${hf.key}:${G}`;
       if (cached?.key !== key) {
-        cached = { key, h: prepareHessian(await readHessian(hf), hf.nIn, { damp: o.damp, groupSize: G, actOrder: o.actOrder }) };
+        cached = { key, h: prepareHessian(hf.H, hf.nIn, { damp: o.damp, groupSize: G, actOrder: o.actOrder }) };
         if (cached.h.damp > (o.damp ?? 0.01)) log(`notice: ${name}: Hessian needed damping ${cached.h.damp} to be positive definite`);
       }
       const h = cached.h;
-      return async (src, dst, nRows) => { gptqQuantizeRows(type, src, nRows, h, { block: o.block }, dst); };
+      let row = 0;
+      const all = checkpoint ? new Uint8Array(total) : undefined;
+      return async (src: Float32Array, dst: Uint8Array, nRows: number) => {
+        const r = gptqQuantizeRows(type, src, nRows, h, { block: o.block, dequantized: source.quantizedRows !== undefined }, dst);
+        if (r.dequantized) source.quantizedRows!(name, ne, row, r.dequantized);
+        all?.set(dst.subarray(0, nRows * rowBytes), row * rowBytes);
+        row += nRows;
+        if (all && row === (ne[1] ?? 1)) await checkpoint!.save(name, type, all);
+      };
     },
   };
+  return self;
 }
 
 export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise<QuantizeResult> {
@@ -45,15 +86,25 @@ export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise
     throw new QtkError(`${output}: already exists. Pass --force to overwrite it, or choose another output path`, { file: output });
   }
   if (opts.imatrix) throw new QtkError('--imatrix and --method gptq both given: GPTQ takes its importance from the calibration Hessians. Drop --imatrix');
-  const dir = await fs.mkdtemp(path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.hessians-`));
-  // the GGUF writer removes its own temp file; the Hessian files are ours to remove
-  const off = onInterrupt(async () => { await fs.rm(dir, { recursive: true, force: true }); return `removed ${dir}`; }, 'gptq calibration');
+  const st = await fs.stat(opts.input);
+  const checkpoint = await GptqCheckpoint.open(`${path.resolve(output)}.gptq-checkpoint`, {
+    input: path.resolve(opts.input), size: st.size, mtimeMs: st.mtimeMs, preset: opts.preset ?? null, bits: opts.bits ?? null,
+    calib: path.resolve(opts.calib), tokens: opts.tokens ?? null, ctx: opts.ctx ?? null, calibOutput: opts.calibOutput ?? null,
+    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder),
+  });
+  if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished tensors from ${checkpoint.dir}`);
+  const cal = await SequentialCalibration.open(opts.input, opts);
+  let ok = false;
   try {
-    const cal = await collectHessians(opts.input, dir, opts);
-    log(`gptq: ${cal.byWeight.size} weights calibrated on ${cal.tokens} tokens (${cal.windows} windows)`);
-    return await quantizeGguf({ ...opts, output, rounding: gptqRounding(cal.byWeight, opts, log) });
+    log(`gptq: calibrating on ${cal.tokens} tokens (${cal.windowCount} windows), layer by layer through the quantized layers`);
+    const rounding = gptqRounding(cal, opts, log, checkpoint);
+    const r = await quantizeGguf({ ...opts, output, rounding });
+    if (rounding.restored > 0) log(`gptq: ${rounding.restored} tensors reused from the checkpoint`);
+    ok = true;
+    return r;
   } finally {
-    off();
-    await fs.rm(dir, { recursive: true, force: true });
+    cal.close();
+    if (ok && !opts.keepCheckpoint) await checkpoint.remove();
+    else if (!ok) log(`gptq: finished tensors are kept in ${checkpoint.dir}; the same command resumes from them`);
   }
 }
