@@ -3,7 +3,8 @@
 // (@qtk/core trainingMemory), at several qwen3_5 fixture sizes. Each size runs in its own process
 // (node --expose-gc): the baseline is the RSS once ggml is loaded; the peak (VmHWM, reset after the
 // model is loaded so load-time read buffers do not count) covers the resident base weights plus the step.
-// Usage: npm run build && node bench/train-memory.mjs [--sizes 64x64,64x256,256x256] [--dir D]
+// Each size runs --runs times in fresh processes (RSS varies with allocator and GC state): median, min, max.
+// Usage: npm run build && node bench/train-memory.mjs [--sizes 64x64,64x256,256x256] [--runs 3] [--dir D]
 // Prints a table and appends it to bench/RESULTS.md.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '64x64,64x256,256x64,256x256' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'qtk-bench-train-memory') },
     layers: { type: 'string', default: '4' },
+    runs: { type: 'string', default: '3' },
   },
 });
 const rss = () => {
@@ -58,10 +60,19 @@ for (const size of args.sizes.split(',')) {
     await generateFixture({ arch: 'qwen3_5', outDir: path.join(root, 'hf'), hidden, layers: Number(args.layers), seed: 5, overwrite: true });
     await convertCheckpoint({ input: path.join(root, 'hf'), output: gguf, outtype: 'f32', log: () => {} });
   }
-  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', `${gguf}:${T}`], { encoding: 'utf8', cwd: repo });
-  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`child failed: ${r.stderr}`);
-  const m = JSON.parse(line);
+  const peaks = [];
+  let m;
+  for (let i = 0; i < Number(args.runs); i++) {
+    const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', `${gguf}:${T}`], { encoding: 'utf8', cwd: repo });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+    if (!line) throw new Error(`child failed: ${r.stderr}`);
+    m = JSON.parse(line);
+    peaks.push(m.peak);
+  }
+  peaks.sort((a, b) => a - b);
+  m.peak = peaks[(peaks.length - 1) >> 1];
+  m.peakMin = peaks[0];
+  m.peakMax = peaks.at(-1);
   const f = trainingMemory({
     baseWeightBytes: m.baseBytes, loraParams: m.loraParams, nLayers: m.layers, hidden: m.hidden, tokens: m.T, vocab: m.vocab,
     layer: { ff: m.ff, qDim: m.nHead * m.headDim, nHead: m.nHead, gdnHeads: m.ssmHeads, gdnHeadDim: m.ssmState, gdnConv: 2 * m.ssmGroups * m.ssmState + m.ssmHeads * m.ssmState },
@@ -74,12 +85,12 @@ const block = [
   '',
   '## LoRA training step memory (`bench/train-memory.mjs`)',
   '',
-  `${new Date().toISOString().slice(0, 10)} · qwen3_5 fixtures (${args.layers} layers, real vocab ${rows[0]?.vocab}), f32 base, LoRA rank 16 on every target, one step, CPU 1 thread · \`node bench/train-memory.mjs --sizes ${args.sizes}\``,
+  `${new Date().toISOString().slice(0, 10)} · qwen3_5 fixtures (${args.layers} layers, real vocab ${rows[0]?.vocab}), f32 base, LoRA rank 16 on every target, one step, CPU 1 thread, ${args.runs} runs per size · \`node bench/train-memory.mjs --sizes ${args.sizes} --runs ${args.runs}\``,
   'Peak = VmHWM − RSS after ggml is loaded (HWM reset after the model load). Formula = `trainingMemory` of `packages/core/src/memory/training.ts`.',
   '',
-  '| hidden | tokens | base weights | layer graph (measured / formula) | loss chunk graph | peak RSS | formula | peak / formula |',
+  '| hidden | tokens | base weights | layer graph (measured / formula) | loss chunk graph | peak RSS, median (min–max) | formula | peak / formula, median (min–max) |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...rows.map((r) => `| ${r.hidden} | ${r.T} | ${MiB(r.baseBytes)} MiB | ${MiB(r.graph.layer)} / ${MiB(r.formula.layerWorkingSet)} MiB | ${MiB(r.graph.head)} MiB | ${MiB(r.peak)} MiB | ${MiB(r.formula.total)} MiB | ${(r.peak / r.formula.total).toFixed(3)} |`),
+  ...rows.map((r) => `| ${r.hidden} | ${r.T} | ${MiB(r.baseBytes)} MiB | ${MiB(r.graph.layer)} / ${MiB(r.formula.layerWorkingSet)} MiB | ${MiB(r.graph.head)} MiB | ${MiB(r.peak)} (${MiB(r.peakMin)}–${MiB(r.peakMax)}) MiB | ${MiB(r.formula.total)} MiB | ${(r.peak / r.formula.total).toFixed(3)} (${(r.peakMin / r.formula.total).toFixed(3)}–${(r.peakMax / r.formula.total).toFixed(3)}) |`),
   '',
 ];
 appendFileSync(path.join(repo, 'bench/RESULTS.md'), block.join('\n'));

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GgufWriter } from '@qtk/core';
 import { generateFixture } from '@qtk/fixtures';
 import { snapshot } from './dir-snapshot.js';
 
@@ -40,6 +41,17 @@ const CASES: Case[] = [
   [['quantize', 'm-f16.gguf', 'outdir', '--bits', '4', '--force'], /outdir: is a folder/],
   [['quantize', 'm-f16.gguf', 'q.gguf', '--bits', '4', '--imatrix', 'missing.dat'], /missing\.dat/],
   [['quantize', 'm-f16.gguf', 'q.gguf', '--bits', '4', '--imatrix', 'm-f16.gguf'], /m-f16\.gguf/],
+  [['quantize', 'm-f16.gguf', 'q.gguf', '--fit', '1KiB'], /--fit 0\.000 GiB \(1024 bytes\) is below the smallest this model can be: .*Pass --fit [\d.]+GiB or more/],
+  [['quantize', 'm-f16.gguf', 'q.gguf', '--fit', 'lots'], /--fit: got "lots"/],
+  // plan
+  [['plan', 'mamba.json', '--vram', '24GiB'], /mamba\.json: architecture "MambaForCausalLM" is not supported\. The memory model .* knows: qwen3_5 \(.*; llama .*\. Pass the config\.json or GGUF/],
+  [['plan', 'bare.gguf', '--vram', '24GiB'], /bare\.gguf: qwen35\.embedding_length is missing/],
+  [['plan', 'notes.txt', '--vram', '24GiB'], /notes\.txt/],
+  [['plan', 'missing.json', '--vram', '24GiB'], /missing\.json: no such file/],
+  [['plan', 'hf', '--vram', 'abc'], /--vram: got "abc"/],
+  [['plan', 'hf', '--vram', '24GiB', '--ctx', '0'], /--ctx: got "0"/],
+  [['plan', 'hf', '--vram', '24GiB', '--train', '--rank', '0'], /--rank: got "0"/],
+  [['plan', 'hf', '--vram', '24GiB', '--train', '--seq-len', '8'], /--seq-len: got "8"/],
   // convert
   [['convert', 'hf', '-o', 'hf/model-00001-of-00002.safetensors', '--force'], /--output .*model-00001-of-00002\.safetensors: is the input/],
   [['convert', 'hf', '-o', 'hf/config.json', '--force'], /config\.json: is the input/],
@@ -123,6 +135,14 @@ describe('bad command lines', () => {
     await fs.writeFile(path.join(work, 'afile'), 'a file, not a folder\n');
     await fs.mkdir(path.join(work, 'emptydir'));
     await fs.mkdir(path.join(work, 'outdir'));
+    await fs.writeFile(path.join(work, 'mamba.json'), JSON.stringify({ architectures: ['MambaForCausalLM'], model_type: 'mamba' }));
+    // a qwen35 GGUF whose metadata stops at block_count
+    const w = await GgufWriter.create(path.join(work, 'bare.gguf'));
+    w.add('general.architecture', 'STRING', 'qwen35');
+    w.add('qwen35.block_count', 'UINT32', 2);
+    w.addTensorInfo('token_embd.weight', [4, 8], 'F32');
+    await w.writeTensorData('token_embd.weight', new Uint8Array(4 * 8 * 4));
+    await w.finish();
     before = await snapshot(work);
   });
 

@@ -15,4 +15,5 @@ export * from './tokenizer/index.js';
 export * from './memory/index.js';
 export * from './lora/index.js';
 export * from './memory/training.js';
+export * from './memory/training-model.js';
 export * from './prng.js';

@@ -23,6 +23,7 @@ export { quantizeGptq, gptqRounding, type GptqOptions, type HessianSource } from
 export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
 export { loadModelDescription } from './plan/source.js';
 export { planModel, type Plan, type PlanOptions, type PlanRow } from './plan/plan.js';
+export { planTraining, TRAIN_BASES, type TrainingPlan, type TrainingRow } from './plan/training.js';
 export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
 export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
 export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';

@@ -8,6 +8,9 @@ import { GgufReader, QtkError } from '@qtk/core';
 import { quantizeGguf } from '../src/quantize-gguf.js';
 import { fitGguf } from '../src/fit/fit-gguf.js';
 import { allocate } from '../src/fit/allocate.js';
+import { fitCandidates } from '../src/fit/candidates.js';
+import { measureErrors } from '../src/fit/measure.js';
+import { createRowQuantizer } from '../src/engine.js';
 import { writeModel } from './gguf-helpers.js';
 import { qwen35Layout, type LayoutTensor } from './layouts.js';
 import { rng } from './rows.js';
@@ -77,6 +80,23 @@ describe('--fit refuses what cannot be done', () => {
     const bare = path.join(dir, 'bare.gguf');
     await writeModel(bare, 'qwen35', { block_count: 5 }, layout);
     await expect(fitGguf({ input: bare, output: path.join(dir, 'x.gguf'), budget: q4Size, threads: 1, log: quiet })).rejects.toThrow(/qwen35\.embedding_length is missing/);
+  });
+});
+
+describe('errors measured with an importance matrix', () => {
+  it('do not depend on its scale: weights w and 100·w give the same error per type (within the quantizer rounding)', async () => {
+    const r = await GgufReader.open(model);
+    try {
+      const t = fitCandidates(r.tensor('blk.0.ffn_down.weight'));
+      const next = rng(7);
+      const w = Float32Array.from({ length: t.ne[0]! }, () => 0.05 + next());
+      const engine = createRowQuantizer('auto', 1);
+      const a = await measureErrors(r, t, engine, w);
+      const b = await measureErrors(r, t, engine, w.map((x) => 100 * x));
+      expect(b.map((e, k) => e / a[k]!).every((q) => Math.abs(q - 1) < 1e-3)).toBe(true);
+    } finally {
+      await r.close();
+    }
   });
 });
 

@@ -21,7 +21,15 @@ export interface ResolvedArchitecture {
   hfArchitecture: string | undefined;
 }
 
-export function resolveArchitecture(config: JsonObject, file: string): ResolvedArchitecture {
+/** Who refuses an unknown architecture, and what the user can do instead (the default: qtk convert's). */
+export interface ArchitectureRefusal {
+  knownBy: string;
+  nextStep: string;
+}
+
+const CONVERT_REFUSAL: ArchitectureRefusal = { knownBy: 'qtk convert supports', nextStep: 'Convert a checkpoint of one of these' };
+
+export function resolveArchitecture(config: JsonObject, file: string, refusal: ArchitectureRefusal = CONVERT_REFUSAL): ResolvedArchitecture {
   const text = isObject(config.text_config) ? config.text_config : {};
   const names = [firstString(text.architectures), firstString(config.architectures)].filter((s): s is string => s !== undefined);
   const modelType = typeof config.model_type === 'string' ? config.model_type : undefined;
@@ -30,7 +38,7 @@ export function resolveArchitecture(config: JsonObject, file: string): ResolvedA
     (names.length === 0 ? ARCHITECTURES.find((a) => a.modelType === modelType) : undefined);
   if (!arch) {
     const what = names.length > 0 ? `architecture ${names.map((n) => JSON.stringify(n)).join(' / ')}` : `model_type ${JSON.stringify(modelType)}`;
-    throw fileError(file, `${what} is not supported`, `qtk convert supports: ${supportedArchitectures()}`);
+    throw fileError(file, `${what} is not supported`, `${refusal.knownBy}: ${supportedArchitectures()}. ${refusal.nextStep}`);
   }
   return { arch, hparams: new HParams(config, file), hfArchitecture: names[0] };
 }

@@ -25,6 +25,8 @@ export interface SsmShape {
   groupCount: number;
   /** ssm.state_size: key head dim. */
   stateSize: number;
+  /** ssm.time_step_rank: value heads (training plans need it; serving does not). */
+  valueHeads?: number;
 }
 
 export interface ModelShape {
@@ -60,6 +62,9 @@ export interface ModelDescription {
 /** Architectures the memory model knows, by llama.cpp name (the unknown-architecture error lists them). */
 export const MEMORY_ARCHITECTURES = ARCHITECTURES.map((a) => a.ggufArch);
 
+const NEXT_STEP = 'Pass the config.json or GGUF of a model of one of these architectures';
+const CONFIG_REFUSAL = { knownBy: 'The memory model (qtk plan, quantize --fit --ctx) knows', nextStep: NEXT_STEP };
+
 /** GGUF metadata per vocabulary entry (token string, type, score or merge): measured ≈ 34 B on Qwen3 GGUFs. */
 const HEADER_BYTES_PER_TOKEN = 40;
 /** Per tensor in the GGUF tensor table: name, dims, type, offset. */
@@ -67,7 +72,7 @@ const HEADER_BYTES_PER_TENSOR = 96;
 
 /** The tensors `qtk convert` writes for this config, with their ggml shapes and the converter's types. */
 export function describeConfig(config: JsonObject, file: string, opts: { outtype?: Outtype; noMtp?: boolean } = {}): ModelDescription {
-  const { arch, hparams: h } = resolveArchitecture(config, file);
+  const { arch, hparams: h } = resolveArchitecture(config, file, CONFIG_REFUSAL);
   const outtype = opts.outtype ?? 'f16';
   const trunk = arch.layerKinds(h);
   const hasMtpRules = arch.blockTensors.some((r) => r.layers?.includes('mtp'));
@@ -105,6 +110,7 @@ function shapeFromConfig(ggufArch: string, h: HParams, trunk: LayerKind[], nMtp:
     innerSize: h.int('linear_num_value_heads') * h.int('linear_value_head_dim'),
     groupCount: h.int('linear_num_key_heads'),
     stateSize: h.int('linear_key_head_dim'),
+    valueHeads: h.int('linear_num_value_heads'),
   } : undefined;
   return {
     arch: ggufArch,
@@ -135,7 +141,7 @@ export function describeGguf(
     throw fileError(file, 'general.architecture is missing', 'Pass a GGUF written by qtk convert or llama.cpp, or the model\'s config.json');
   }
   if (!MEMORY_ARCHITECTURES.includes(arch)) {
-    throw fileError(file, `architecture ${JSON.stringify(arch)} is not supported by the memory model`, `Supported: ${MEMORY_ARCHITECTURES.join(', ')}`);
+    throw fileError(file, `architecture ${JSON.stringify(arch)} is not supported by the memory model`, `It knows: ${MEMORY_ARCHITECTURES.join(', ')}. ${NEXT_STEP}`);
   }
   const need = (key: string): number => {
     const v = first(kv.get(`${arch}.${key}`));
@@ -156,6 +162,7 @@ export function describeGguf(
   if (nVocab === 0) throw fileError(file, 'neither tokenizer.ggml.tokens nor token_embd.weight gives the vocabulary size', 'Pass a complete GGUF model');
   const ssm: SsmShape | undefined = recurrent > 0 ? {
     convKernel: need('ssm.conv_kernel'), innerSize: need('ssm.inner_size'), groupCount: need('ssm.group_count'), stateSize: need('ssm.state_size'),
+    valueHeads: opt('ssm.time_step_rank'),
   } : undefined;
   const shape: ModelShape = {
     arch, nLayer, nMtp, nAttentionLayers: nLayer - recurrent, nRecurrentLayers: recurrent, nEmbd, nVocab, nHead,

@@ -3,6 +3,7 @@
 import { ggmlTensorBytes, servingMemory, type KvType, type ModelDescription, type ServingMemory } from '@qtk/core';
 import type { PresetName } from '../presets.js';
 import { PLAN_PRESETS, presetSize } from './sizes.js';
+import { planTraining, type TrainingOptions, type TrainingPlan } from './training.js';
 
 export interface PlanOptions {
   /** Bytes of GPU memory. */
@@ -12,6 +13,8 @@ export interface PlanOptions {
   kvType: KvType;
   /** Bytes left free for the driver, CUDA context and fragmentation (llama.cpp's --fit keeps 1 GiB). */
   headroom: number;
+  /** Also plan a LoRA training step at this sequence length and rank. */
+  train?: TrainingOptions;
 }
 
 export interface PlanRow {
@@ -34,6 +37,7 @@ export interface Plan {
   rows: PlanRow[];
   /** The largest (least quantized) preset that fits, if any. */
   recommended?: PresetName;
+  training?: TrainingPlan;
 }
 
 /** The token embedding is an input layer: llama.cpp loads it into host memory whatever -ngl is. */
@@ -56,5 +60,6 @@ export function planModel(model: ModelDescription, options: PlanOptions, presets
       serving, fits: spareBytes >= 0, spareBytes,
     };
   }).sort((a, b) => b.fileBytes - a.fileBytes);
-  return { model, options, rows, recommended: rows.find((r) => r.fits)?.preset };
+  const training = options.train ? planTraining(model, { ...options.train, vram: options.vram, headroom: options.headroom }) : undefined;
+  return { model, options, rows, recommended: rows.find((r) => r.fits)?.preset, ...(training ? { training } : {}) };
 }
