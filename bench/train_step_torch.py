@@ -5,12 +5,18 @@
 # with PEFT-style LoRA (y = W x + scale * B (A x)) on every linear of both layer kinds.
 # Reads the checkpoint's safetensors directly (no extra packages). Prints one JSON line.
 # Usage: python3 bench/train_step_torch.py <hf_dir> <tokens> <rank> <threads> [reps]
-import json, math, os, struct, sys, time
+#        python3 bench/train_step_torch.py <hf_dir> <tokens> <rank> <threads> 0 <steps> <accum> <lr>
+# The second form is a training run: <steps> AdamW updates of the LoRA parameters (B starts at zero, as in
+# PEFT), each over <accum> sequences of <tokens>, gradient norm clipped to 1; it also reports the peak RSS.
+import json, math, os, resource, struct, sys, time
 import torch
 import torch.nn.functional as F
 
 hf, T, R, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 reps = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+train_steps = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+accum = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+lr = float(sys.argv[8]) if len(sys.argv) > 8 else 2e-4
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -49,7 +55,7 @@ def linear(name, x):
     w = W[name + '.weight']
     if name not in lora:
         a = torch.empty(R, w.shape[1]).uniform_(-1 / math.sqrt(w.shape[1]), 1 / math.sqrt(w.shape[1]))
-        b = torch.randn(w.shape[0], R) * (0.0 if os.environ.get('LORA_B_ZERO') else 0.01)
+        b = torch.randn(w.shape[0], R) * (0.0 if os.environ.get('LORA_B_ZERO') or train_steps else 0.01)
         lora[name] = (a.requires_grad_(), b.requires_grad_())
     a, b = lora[name]
     return x @ w.t() + scale * ((x @ a.t()) @ b.t())
@@ -131,7 +137,7 @@ def attention(p, x):
     return linear(p + '.o_proj', o)
 
 tokens_all = torch.tensor([(i * 7919) % 150000 for i in range(T)])
-def step(tokens):
+def step(tokens, zero=True):
     x = W['model.language_model.embed_tokens.weight'][tokens]
     for i in range(L):
         p = f'model.language_model.layers.{i}'
@@ -142,10 +148,30 @@ def step(tokens):
     h = rmsnorm(x, W['model.language_model.norm.weight'])
     logits = h @ W['lm_head.weight'].t()
     loss = F.cross_entropy(logits[:-1], tokens[1:], reduction='sum')
-    for a, b in lora.values():
-        a.grad = b.grad = None
+    if zero:
+        for a, b in lora.values():
+            a.grad = b.grad = None
     loss.backward()
     return loss.item()
+
+if train_steps:
+    # The optimizer is made after the first micro-batch, whose forward creates the LoRA parameters.
+    opt, times, losses = None, [], []
+    for st in range(train_steps):
+        t0 = time.perf_counter()
+        if opt:
+            opt.zero_grad(set_to_none=True)
+        loss = sum(step(torch.roll(tokens_all, st * accum + j), zero=False) for j in range(accum)) / (accum * (T - 1))
+        params = [p for ab in lora.values() for p in ab]
+        opt = opt or torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+        losses.append(loss)
+        print(f'pytorch train step {st + 1}/{train_steps}: {times[-1]:.1f} s, loss {loss:.4f}', file=sys.stderr, flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(json.dumps({'impl': 'pytorch', 'torch': torch.__version__, 'tokens': T * accum * train_steps, 'targets': len(lora), 'threads': threads, 'times': times, 'losses': losses, 'peakRssBytes': peak}))
+    sys.exit(0)
 
 step(tokens_all[:16])  # creates the LoRA parameters (their shapes do not depend on the length) and warms up
 times = []
