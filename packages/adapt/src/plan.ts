@@ -1,7 +1,7 @@
 // The plan `qtk adapt` prints before any work: which base to train on (LoRA on f16 or QLoRA on a quantized
 // copy: the most precise one whose training step fits the budget), which final types fit the budget at the
 // context, and each stage's inputs, outputs and peak memory. A pure function of the model's description.
-import { ggmlTensorBytes, servingMemory, trainingMemory, QtkError, type ModelDescription, type TrainingMemory } from '@qtk/core';
+import { ggmlTensorBytes, servingMemory, trainingMemoryFor, QtkError, type ModelDescription, type TrainingMemory } from '@qtk/core';
 import { PLAN_PRESETS, planModel, presetSize, type PresetName } from '@qtk/quantize';
 import type { BaseModel } from './describe.js';
 import { TRAIN_BASES, type AdaptOptions, type TrainBase } from './options.js';
@@ -61,14 +61,9 @@ function weightBytes(d: ModelDescription): number {
   return d.tensors.reduce((a, t) => a + ggmlTensorBytes(t.type, t.ne), 0);
 }
 
+// the same formula and inputs as `qtk plan --train` and `qtk lora train --plan`
 function trainingFor(m: BaseModel, baseBytes: number, o: AdaptOptions, loraParams: number): TrainingMemory {
-  const s = m.description.shape;
-  // v heads × head dim = inner size; Qwen3.5/3.6 use equal key and value head dims
-  const gdn = s.ssm ? { gdnHeads: s.ssm.innerSize / s.ssm.stateSize, gdnHeadDim: s.ssm.stateSize, gdnConv: 2 * s.ssm.groupCount * s.ssm.stateSize + s.ssm.innerSize } : {};
-  return trainingMemory({
-    baseWeightBytes: baseBytes, loraParams, nLayers: s.nLayer, hidden: s.nEmbd, tokens: o.seqLen, vocab: s.nVocab,
-    layer: { ff: s.nFf, qDim: s.nHead * s.headDimK, nHead: s.nHead, ...gdn },
-  });
+  return trainingMemoryFor(m.description, { baseWeightBytes: baseBytes, loraParams, tokens: o.seqLen });
 }
 
 const presetMix = (choices: readonly { type: string }[]) => {
