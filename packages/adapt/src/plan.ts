@@ -5,6 +5,7 @@ import { ggmlTensorBytes, servingMemory, trainingMemoryFor, QtkError, type Model
 import { PLAN_PRESETS, planModel, presetSize, type PresetName } from '@qtk/quantize';
 import type { BaseModel } from './describe.js';
 import { TRAIN_BASES, type AdaptOptions, type TrainBase } from './options.js';
+import { convertSeconds, durationLabel, gptqSeconds, inferenceSeconds, mergeSeconds, modelWork, planThreads, quantizeSeconds, STAGE_RATES, trainSeconds } from './time-estimate.js';
 
 const GIB = 1024 ** 3;
 export const gib = (b: number): string => `${(b / GIB).toFixed(2)} GiB`;
@@ -41,6 +42,8 @@ export interface StagePlan {
   outputs: string[];
   /** Estimated peak memory of the stage (bytes), or undefined when it is small. */
   peakBytes?: number;
+  /** Rough time on this machine (time-estimate.ts), or undefined where the plan cannot know the work. */
+  seconds?: number;
   note?: string;
   skipped?: boolean;
 }
@@ -55,6 +58,8 @@ export interface AdaptPlan {
   trainCandidates: TrainChoice[];
   final: FinalChoice;
   stages: StagePlan[];
+  /** Threads the time estimates assume. */
+  threads: number;
 }
 
 function weightBytes(d: ModelDescription): number {
@@ -176,10 +181,30 @@ export function planAdapt(m: BaseModel, o: AdaptOptions): AdaptPlan {
     },
     { name: 'serve', inputs: ['quantize/model.gguf'], outputs: [], peakBytes: final.servingBytes, note: `with --serve, at --ctx ${o.ctx}` },
   ];
+  const w = modelWork(d, f16Bytes);
+  const threads = planThreads(o.threads);
+  const trainTokens = o.steps !== undefined ? o.steps * o.batch * o.gradAccum * o.seqLen : undefined;
+  const evalTokens = o.evalChunks * o.evalCtx;
+  const finalType = final.kind === 'preset' ? final.preset! : 'other';
+  const quantizeTime = o.method === 'gptq'
+    ? gptqSeconds(w, threads) + inferenceSeconds(w, o.calibTokens, o.calibTokens, threads)
+    : quantizeSeconds(w, finalType, threads) * (final.kind === 'fit' ? STAGE_RATES.fitPasses : 1);
+  const seconds: Record<string, number | undefined> = {
+    convert: convertSeconds(w),
+    'train-base': qlora ? quantizeSeconds(w, train.base, threads) : undefined,
+    train: trainTokens === undefined ? undefined : trainSeconds(w, trainTokens, threads),
+    merge: mergeSeconds(w),
+    calibrate: inferenceSeconds(w, o.calibTokens, 0, threads),
+    quantize: quantizeTime,
+    baseline: quantizeSeconds(w, finalType, threads),
+    // perplexity of the base, merged and final files (and the baseline), then the KLD pass over two models
+    eval: inferenceSeconds(w, evalTokens, evalTokens / 2, threads) * (o.baseline ? 6 : 5),
+  };
+  for (const st of stages) if (!st.skipped) st.seconds = seconds[st.name];
   return {
     model: { source: d.source, arch: m.arch, layers: s.nLayer, hidden: s.nEmbd, vocab: s.nVocab, params, f16Bytes },
     budget: { vram: o.vram, headroom: o.headroom, usable, ctx: o.ctx },
-    floatType: m.floatType, loraParams, train, trainCandidates: candidates, final, stages,
+    floatType: m.floatType, loraParams, train, trainCandidates: candidates, final, stages, threads,
   };
 }
 
@@ -199,10 +224,13 @@ export function formatAdaptPlan(p: AdaptPlan): string {
   } else {
     lines.push(`final: fit to ${gib(f.fitBudget!)} with the context: file ≤ ${gib(f.fileBytes)} + context ${gib(f.contextBytes)} at ctx ${p.budget.ctx}; the type mix is chosen by measured error`);
   }
-  lines.push('stages:');
+  const timed = p.stages.filter((s) => s.seconds !== undefined);
+  const total = timed.reduce((a, s) => a + s.seconds!, 0);
+  lines.push(`stages (time: a rough estimate for ${p.threads} thread(s) of this CPU from qtk's benchmark rates; ≈ ${durationLabel(total)} for the timed stages):`);
   for (const s of p.stages) {
     const io = s.skipped ? 'skipped' : `${s.inputs.join(' + ')} → ${s.outputs.join(', ') || '—'}`;
-    lines.push(`  ${s.name.padEnd(10)} ${io}${s.peakBytes !== undefined && !s.skipped ? `; peak ≈ ${gib(s.peakBytes)}` : ''}${s.note ? ` (${s.note})` : ''}`);
+    const time = s.skipped ? '' : s.seconds !== undefined ? `; ≈ ${durationLabel(s.seconds)}` : s.name === 'train' ? '; time: per epoch, known once the dataset is built' : '';
+    lines.push(`  ${s.name.padEnd(10)} ${io}${s.peakBytes !== undefined && !s.skipped ? `; peak ≈ ${gib(s.peakBytes)}` : ''}${time}${s.note ? ` (${s.note})` : ''}`);
   }
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QWEN3_6_27B_CONFIG } from '@qtk/fixtures';
-import { describeBase, optionsAsFlags, parseAdaptOptions, planAdapt, type BaseModel } from '../src/index.js';
+import { describeBase, formatAdaptPlan, optionsAsFlags, parseAdaptOptions, planAdapt, type BaseModel } from '../src/index.js';
 
 let dir: string;
 let base: BaseModel;
@@ -36,5 +36,20 @@ describe('qtk adapt --plan for Qwen3.6-27B', () => {
   it('options written to report.json parse back to the same options', () => {
     const o = parseAdaptOptions({ vram: '24GiB', steps: '10', fit: 'auto', method: 'imatrix', rank: '8', baseline: true });
     expect(parseAdaptOptions(optionsAsFlags(o))).toEqual(o);
+  });
+
+  it('estimates a time for every stage whose work the plan knows, training from --steps', () => {
+    const p = planAdapt(base, parseAdaptOptions({ vram: '24GiB', steps: '100', threads: '4' }));
+    const timed = Object.fromEntries(p.stages.filter((s) => !s.skipped).map((s) => [s.name, s.seconds !== undefined]));
+    expect(timed).toEqual({ convert: true, dataset: false, 'train-base': true, train: true, merge: true, calibrate: true, quantize: true, eval: true, serve: false });
+  });
+
+  it('scales the training estimate with the tokens it will see and the threads', () => {
+    const t = (steps: string, threads: string) => planAdapt(base, parseAdaptOptions({ vram: '24GiB', steps, threads })).stages.find((s) => s.name === 'train')!.seconds!;
+    expect([t('200', '4') / t('100', '4'), t('100', '4') / t('100', '8')]).toEqual([2, 2]);
+  });
+
+  it('says where training time needs the dataset (epochs, no --steps)', () => {
+    expect(formatAdaptPlan(planAdapt(base, parseAdaptOptions({ vram: '24GiB' })))).toMatch(/train .*time: per epoch, known once the dataset is built/);
   });
 });
