@@ -8,7 +8,7 @@ import { optionsAsFlags, parseAdaptOptions, readAdaptConfig, type AdaptFlags, ty
 import type { PipelineResult } from './pipeline.js';
 import { formatAdaptPlan, gib, planAdapt, type AdaptPlan } from './plan.js';
 import type { AdaptReport } from './report.js';
-import { writeFileAtomic } from './write.js';
+import { writeFileAtomic } from '@qtk/core';
 
 export interface AdaptArgs {
   model?: string;

@@ -8,7 +8,7 @@ import type { AdaptOptions } from './options.js';
 import { optionsAsFlags } from './options.js';
 import type { PipelineResult } from './pipeline.js';
 import { gib, type AdaptPlan } from './plan.js';
-import { writeFileAtomic } from './write.js';
+import { writeFileAtomic } from '@qtk/core';
 
 export interface AdaptReport {
   format: 'qtk-adapt-report/1';

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileError } from '@qtk/core';
-import { writeFileAtomic } from './write.js';
+import { writeFileAtomic } from '@qtk/core';
 
 export const STAGES_FILE = 'stages.json';
 

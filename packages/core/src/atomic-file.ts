@@ -52,3 +52,15 @@ export async function openAtomic(targetPath: string, opts: { overwrite?: boolean
     },
   };
 }
+
+/** A small whole-file output (a record, a report, a plot) through a temp file and a rename, never half-written. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const f = await openAtomic(file, { overwrite: true });
+  try {
+    await f.handle.writeFile(data);
+    await f.commit();
+  } catch (e) {
+    await f.abort();
+    throw e;
+  }
+}

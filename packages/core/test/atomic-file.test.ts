@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openAtomic, QtkError } from '../src/index.js';
+import { openAtomic, QtkError, writeFileAtomic } from '../src/index.js';
 
 describe('openAtomic', () => {
   it('writes under a temporary name and renames on commit', async () => {
@@ -27,5 +27,15 @@ describe('openAtomic', () => {
     await f.abort();
     expect(await fs.readdir(dir)).toEqual(['out.bin']);
     expect(await fs.readFile(target, 'utf8')).toBe('mine');
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('replaces a whole file and leaves no temporary name behind', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-atomic-'));
+    const target = path.join(dir, 'report.json');
+    await fs.writeFile(target, 'old');
+    await writeFileAtomic(target, '{"new":true}\n');
+    expect([await fs.readFile(target, 'utf8'), await fs.readdir(dir)]).toEqual(['{"new":true}\n', ['report.json']]);
   });
 });

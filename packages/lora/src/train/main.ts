@@ -2,7 +2,7 @@
 // plan, train with eval and checkpoints, write the adapter (PEFT + GGUF), metrics and the loss plot.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { GgufReader, QtkError, assertOutputNotInput, fileError, hparamsFromGguf, onInterrupt, type LoraTarget } from '@qtk/core';
+import { GgufReader, QtkError, assertOutputNotInput, fileError, hparamsFromGguf, onInterrupt, writeFileAtomic, type LoraTarget } from '@qtk/core';
 import { DataOrder, emptyTrainSplit, readTrainRows } from './data.js';
 import { openTrainModel } from './engine.js';
 import { writeAdapters } from './adapter-out.js';
@@ -10,7 +10,7 @@ import { parseTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from './options.
 import { formatPlan, planRun, type RunPlan } from './plan.js';
 import { planMemory } from './plan-memory.js';
 import { TrainProgress } from './progress.js';
-import { RUN_FILES, writeFileAtomic, writeMetricsAndPlot } from './run-files.js';
+import { RUN_FILES, writeMetricsAndPlot } from './run-files.js';
 import { resolveTrainData, type RepoBuildOptions } from './source.js';
 import { resolveTargets } from './targets.js';
 import { trainLoop, type TrainHistory, type TrainLoopConfig } from './trainer.js';

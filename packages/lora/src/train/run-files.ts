@@ -1,7 +1,7 @@
 // The run folder's human-facing files: metrics.csv, loss.svg/loss.png and train.json, each replaced
 // atomically so a reader (or an interrupted run) never sees half a file.
 import * as path from 'node:path';
-import { openAtomic } from '@qtk/core';
+import { writeFileAtomic } from '@qtk/core';
 import { renderLossChart } from './plot.js';
 import type { TrainHistory } from './trainer.js';
 
@@ -13,17 +13,6 @@ export const RUN_FILES = {
   peftDir: 'adapter',
   gguf: 'adapter.gguf',
 } as const;
-
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const f = await openAtomic(file, { overwrite: true });
-  try {
-    await f.handle.writeFile(data);
-    await f.commit();
-  } catch (e) {
-    await f.abort();
-    throw e;
-  }
-}
 
 /** Columns of metrics.csv; an eval-only row (step 0, before training) leaves the step columns empty. */
 export const METRICS_COLUMNS = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'loss_tokens', 'tokens_seen', 'tokens_per_s', 'eval_loss', 'eval_ppl'] as const;
