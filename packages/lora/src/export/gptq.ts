@@ -9,12 +9,13 @@ import * as path from 'node:path';
 import { convertCheckpoint, planTensors, type PlannedTensor } from '@qtk/convert';
 import {
   createProgress, encodeFromF32, GgufReader, onInterrupt, QtkError, resolveArchitecture, SafetensorsCheckpoint,
-  SafetensorsWriter, SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
+  SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
 } from '@qtk/core';
 import {
   collectHessians, gptqFits, gptqIntRows, packGptq, prepareHessian, readHessian, type HessianFile, type PreparedHessian,
 } from '@qtk/quantize';
-import { DEFAULT_SHARD_BYTES, exportedConfig, FLOAT, hfValues, shardName, type FloatType } from './hf.js';
+import { exportedConfig, FLOAT, hfValues, type FloatType } from './hf.js';
+import { writeShards } from './sharded-writer.js';
 
 export interface ExportGptqOptions {
   /** A GGUF (then `hf` names its original checkpoint) or an HF checkpoint folder. */
@@ -144,17 +145,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
     }
     if (quantized.length === 0) throw new QtkError(`${opts.input}: no linear fits ${bits}-bit groups of ${groupSize}. Pass a smaller --group-size (32 or -1).`, { file: opts.input });
 
-    const shards: OutTensor[][] = [[]];
-    let acc = 0;
-    const maxShard = opts.maxShardBytes ?? DEFAULT_SHARD_BYTES;
-    for (const t of tensors) {
-      if (acc > 0 && acc + t.bytes > maxShard) { shards.push([]); acc = 0; }
-      shards[shards.length - 1]!.push(t);
-      acc += t.bytes;
-    }
     const progress = createProgress({ title: 'gptq export', total: tensors.length, kind: 'count', unit: 'tensors' });
-    const weightMap: Record<string, string> = {};
-    const files: string[] = [];
     let prepared: { key: string; h: PreparedHessian } | undefined;
     let packed: { name: string; parts: ReturnType<typeof packGptq> } | undefined;
     const quantParts = async (g: GgufTensorInfo, p: PlannedTensor, hf: HessianFile): Promise<ReturnType<typeof packGptq>> => {
@@ -173,38 +164,26 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
       packed = { name: g.name, parts: packGptq(solved, nOut, nIn, bits) };
       return packed.parts;
     };
+    // both are open here (the calibration above read them); the callback cannot see that narrowing
+    const [reader, original] = [r!, ck!];
+    let written: { files: string[]; total: number };
     try {
-      for (const [i, shard] of shards.entries()) {
-        const file = shardName(i, shards.length);
-        files.push(file);
-        const w = await SafetensorsWriter.create(path.join(tmp, file), shard.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), { metadata: { format: 'pt' } });
-        try {
-          for (const t of shard) {
-            weightMap[t.name] = file;
-            const f = t.from;
-            if ('copy' in f) await w.write(t.name, await ck.read(f.copy));
-            else if ('float' in f) await w.write(t.name, encodeFromF32(await hfValues(r, f.float, f.plan), t.dtype as FloatType));
-            else {
-              const parts = await quantParts(f.quant, f.plan, f.hessian);
-              await w.write(t.name, { qweight: parts.qweight, qzeros: parts.qzeros, scales: parts.scales, g_idx: parts.gIdx }[f.part].bytes);
-            }
-            progress.tick(1, t.name);
-          }
-          await w.finish();
-        } catch (e) {
-          await w.abort();
-          throw e;
-        }
-      }
+      written = await writeShards(tmp, tensors, {
+        maxShardBytes: opts.maxShardBytes,
+        bytesOf: async (t) => {
+          const f = t.from;
+          if ('copy' in f) return original.read(f.copy);
+          if ('float' in f) return encodeFromF32(await hfValues(reader, f.float, f.plan), t.dtype as FloatType);
+          const parts = await quantParts(f.quant, f.plan, f.hessian);
+          return { qweight: parts.qweight, qzeros: parts.qzeros, scales: parts.scales, g_idx: parts.gIdx }[f.part].bytes;
+        },
+        onWritten: (t) => progress.tick(1, t.name),
+      });
     } finally {
       progress.done();
     }
     await fs.rm(work, { recursive: true, force: true });
-    const total = tensors.reduce((a, t) => a + t.bytes, 0);
-    if (shards.length > 1) {
-      await fs.writeFile(path.join(tmp, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
-      files.push('model.safetensors.index.json');
-    }
+    const { files, total } = written;
     for (const f of await fs.readdir(hfDir)) {
       if (f.endsWith('.safetensors') || f.endsWith('.gguf') || f === 'model.safetensors.index.json' || f.startsWith('.')) continue;
       const src = path.join(hfDir, f);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { planTensors, type PlannedTensor } from '@qtk/convert';
 import {
   createProgress, onInterrupt, decodeToF32, encodeFromF32, GgufReader, QtkError, resolveArchitecture, SafetensorsCheckpoint,
-  SafetensorsWriter, SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
+  SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
 } from '@qtk/core';
 import { getCodec } from '@qtk/quantize';
 import { openAdapterBase } from '../adapter/base.js';
@@ -17,9 +17,8 @@ import { loadAdapterForBase } from '../adapter/load.js';
 import { addScaledDelta } from '../adapter/merge.js';
 import { loraDelta, type LoraPair } from '../adapter/types.js';
 import { invertValues, unpermuteCols, unpermuteRows } from './inverse.js';
+import { writeShards } from './sharded-writer.js';
 
-/** transformers' save_pretrained default shard size. */
-export const DEFAULT_SHARD_BYTES = 5_000_000_000;
 export const FLOAT = ['F32', 'F16', 'BF16'] as const;
 export type FloatType = (typeof FLOAT)[number];
 
@@ -52,10 +51,6 @@ function toF32(t: GgufTensorInfo, bytes: Uint8Array): Float32Array {
   const out = new Float32Array(n);
   codec.dequantizeBlocks(bytes, out, n);
   return out;
-}
-
-export function shardName(i: number, n: number): string {
-  return n === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
 }
 
 export async function exportHf(opts: ExportHfOptions): Promise<{ files: string[]; tensors: number; copied: number; bytes: number }> {
@@ -102,45 +97,20 @@ export async function exportHf(opts: ExportHfOptions): Promise<{ files: string[]
       }
     }
     if (fromOriginal > 0) log(`copying ${fromOriginal} tensors the GGUF does not hold (vision tower, MTP, buffers) from ${opts.hf}`);
-    const maxShard = opts.maxShardBytes ?? DEFAULT_SHARD_BYTES;
-    const shards: OutTensor[][] = [[]];
-    let acc = 0;
-    for (const t of tensors) {
-      if (acc > 0 && acc + t.bytes > maxShard) { shards.push([]); acc = 0; }
-      shards[shards.length - 1]!.push(t);
-      acc += t.bytes;
-    }
     await fs.rm(tmp, { recursive: true, force: true });
     await fs.mkdir(tmp, { recursive: true });
     const progress = createProgress({ title: 'exporting', total: tensors.reduce((a, t) => a + t.bytes, 0), kind: 'bytes' });
-    const weightMap: Record<string, string> = {};
-    const files: string[] = [];
+    let written: { files: string[]; total: number };
     try {
-      for (const [i, shard] of shards.entries()) {
-        const file = shardName(i, shards.length);
-        files.push(file);
-        const w = await SafetensorsWriter.create(path.join(tmp, file), shard.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), { metadata: { format: 'pt' } });
-        try {
-          for (const t of shard) {
-            weightMap[t.name] = file;
-            if ('copy' in t.from) await w.write(t.name, await ck.read(t.from.copy));
-            else await w.write(t.name, encodeFromF32(await hfValues(r, t.from.gguf, t.from.plan, pairs.get(t.from.gguf.name)), t.dtype as FloatType));
-            progress.tick(t.bytes, t.name);
-          }
-          await w.finish();
-        } catch (e) {
-          await w.abort();
-          throw e;
-        }
-      }
+      written = await writeShards(tmp, tensors, {
+        maxShardBytes: opts.maxShardBytes,
+        bytesOf: async (t) => ('copy' in t.from ? ck.read(t.from.copy) : encodeFromF32(await hfValues(r, t.from.gguf, t.from.plan, pairs.get(t.from.gguf.name)), t.dtype as FloatType)),
+        onWritten: (t) => progress.tick(t.bytes, t.name),
+      });
     } finally {
       progress.done();
     }
-    const total = tensors.reduce((a, t) => a + t.bytes, 0);
-    if (shards.length > 1) {
-      await fs.writeFile(path.join(tmp, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
-      files.push('model.safetensors.index.json');
-    }
+    const { files, total } = written;
     for (const f of await fs.readdir(opts.hf)) {
       if (f.endsWith('.safetensors') || f === 'model.safetensors.index.json' || f.startsWith('.')) continue;
       const src = path.join(opts.hf, f);
