@@ -11,24 +11,14 @@ import type { LoraParam, TrainBatch, TrainableModel } from './model.js';
 import { mixSeed } from './rng.js';
 import { learningRate, warmupSteps, type ScheduleKind } from './schedule.js';
 import { QtkError } from '@qtk/core';
+import type { TrainOptions } from './options.js';
 
-export interface TrainLoopConfig {
-  batch: number;
-  gradAccum: number;
-  lr: number;
-  /** Warmup as a fraction of the total steps. */
-  warmup: number;
-  schedule: ScheduleKind;
-  weightDecay: number;
-  maxGradNorm: number;
-  /** Total optimizer steps (the caller turns epochs into steps). */
+/** The loop's share of the command's options; the run length is always steps (the caller turns epochs into steps). */
+export type TrainLoopConfig = Pick<TrainOptions, 'batch' | 'gradAccum' | 'lr' | 'warmup' | 'schedule' | 'weightDecay' | 'maxGradNorm' | 'evalEvery' | 'saveEvery' | 'seed'> & {
   steps: number;
-  evalEvery: number;
-  saveEvery: number;
-  seed: number;
   /** Checkpoints kept on disk (the newest ones). */
   keepCheckpoints: number;
-}
+};
 
 export interface StepRecord {
   step: number;
