@@ -9,6 +9,8 @@
 //     JS thread (llama_decode, logits row, argmax in JS), no threadpool attached.
 //   libllama + persistent threadpool: the same with one ggml threadpool attached for the context's life
 //     (llama_attach_threadpool), as llama-server and llama-cli do.
+//   libllama + persistent threadpool, decode in a libuv worker: the same, llama_decode called with koffi's
+//     async call (one worker round trip per token, the decode half of node-llama-cpp's two).
 //   llama-server: one /completion request (ignore_eos), its own predicted_per_token_ms; CPU and switches of
 //     the server process over the request.
 // All paths must produce the same first tokens (checked). Rounds alternate the order of the paths.
@@ -72,7 +74,7 @@ async function nodeLlamaCpp(model) {
   return run();
 }
 
-async function libllama(model, pool) {
+async function libllama(model, pool, worker = false) {
   const { loadGgml, koffi } = await importTs(path.join(root, 'packages/engine/src/ggml/lib.ts'));
   const g = loadGgml('cpu');
   const ll = koffi.load(path.join(g.binDir, 'libllama.v0.4.0.so'));
@@ -139,19 +141,23 @@ async function libllama(model, pool) {
     return best;
   };
   const one = new Int32Array(1);
-  const run = () => {
+  // koffi's async call runs the function in a libuv worker, as node-llama-cpp's AsyncWorkers do
+  const decodeOne = worker
+    ? () => new Promise((resolve, reject) => f.decode.async(ctx, f.batchOne(one, 1), (err, r) => (err ? reject(err) : resolve(r))))
+    : () => f.decode(ctx, f.batchOne(one, 1));
+  const run = async () => {
     f.clear(f.memory(ctx), true);
     if (f.decode(ctx, f.batchOne(prompt, n)) !== 0) throw new Error('llama_decode failed');
     const out = [argmax()];
     const [t0, c0, s0] = [performance.now(), cpuMs(), switches()];
     for (let i = 0; i < tokens; i++) {
       one[0] = out[out.length - 1];
-      if (f.decode(ctx, f.batchOne(one, 1)) !== 0) throw new Error('llama_decode failed');
+      if ((await decodeOne()) !== 0) throw new Error('llama_decode failed');
       out.push(argmax());
     }
     return { ms: (performance.now() - t0) / tokens, cpu: (cpuMs() - c0) / tokens, sw: (switches() - s0) / tokens, first: out.slice(0, CHECK) };
   };
-  run();
+  await run();
   return run();
 }
 
@@ -190,6 +196,7 @@ const PATHS = {
   'node-llama-cpp': (m) => nodeLlamaCpp(m),
   'libllama, compute threads per decode': (m) => libllama(m, false),
   'libllama + persistent threadpool': (m) => libllama(m, true),
+  'libllama + persistent threadpool, decode in a libuv worker': (m) => libllama(m, true, true),
   'llama-server': (m) => llamaServerRun(m),
 };
 
