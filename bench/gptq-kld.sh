@@ -9,7 +9,7 @@
 # use the real Qwen3 tokenizer and vocabulary.
 # Usage: npm run build && [FIXTURE=structured] bash bench/gptq-kld.sh [workdir]   (prints a markdown table)
 #        LLAMA_BIN=<folder of llama-perplexity> (default ~/.cache/qtk-anchors/build/bin)
-#        METHODS="rtn imatrix imatrix-out gptq" (imatrix-out: an imatrix that also covers output.weight)
+#        METHODS="rtn imatrix imatrix-out gptq" (imatrix-out: an imatrix that also covers output.weight), SEED=7
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${1:-$(mktemp -d)}
@@ -28,7 +28,7 @@ if [ ! -f fx-F16.gguf ]; then
     *) echo "FIXTURE=$FIXTURE: expected random or structured" >&2; exit 2 ;;
   esac
   node "$ROOT/packages/fixtures/dist/cli.js" --arch qwen3_5 --out hf --layers 4 $FX --kv-heads 2 \
-    --head-dim 64 --linear-value-head-dim 64 --linear-key-head-dim 64 --seed 7 --force >/dev/null
+    --head-dim 64 --linear-value-head-dim 64 --linear-key-head-dim 64 --seed "${SEED:-7}" --force >/dev/null
   $QTK convert hf -o fx-F16.gguf >/dev/null
 fi
 cat $(find "$ROOT/packages/core/src" "$ROOT/packages/engine/src" "$ROOT/packages/convert/src" -name '*.ts' | sort) > calib.txt
