@@ -45,7 +45,7 @@ function makeFixtures(name) {
     const hf = path.join(fixDir, `${name}-hf`);
     const { hidden, layers } = SIZES[name];
     execFileSync('node', [path.join(root, 'packages/fixtures/dist/cli.js'), '--arch', 'qwen3_5', '--out', hf, '--hidden', String(hidden), '--layers', String(layers)], { stdio: 'inherit' });
-    execFileSync('node', [qtk, 'convert', hf, f16, '--outtype', 'f16'], { stdio: 'inherit' });
+    execFileSync('node', [qtk, 'convert', hf, '-o', f16, '--outtype', 'f16'], { stdio: 'inherit' });
     rmSync(hf, { recursive: true, force: true });
   }
   if (!existsSync(q4)) execFileSync('node', [qtk, 'quantize', f16, q4, '--type', 'Q4_K_M'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -64,11 +64,11 @@ writeFileSync(text, files.map((f) => readFileSync(f, 'utf8')).join('\n'));
 
 /** Runs a command under GNU time; returns wall seconds, peak RSS MB, stdout + stderr. */
 function timed(cmd, argv) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
-  const m = out.match(/QTKTIME ([\d.]+) (\d+)/);
+  const m = out.match(/QTKTIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
-  return { secs: Number(m[1]), rssMb: Number(m[2]) / 1024, out };
+  return { secs: Number(m[1]), rssMb: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), out };
 }
 // llama_perf_context_print's line, where the build prints it (this one's llama-perplexity does not)
 const llamaLoad = (out) => Number(out.match(/load time =\s*([\d.]+) ms/)?.[1] ?? NaN) / 1000;
@@ -97,7 +97,7 @@ try {
         const a = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon, '--kl-divergence-base', base]);
         const b = timed(path.join(args.bin, 'llama-perplexity'), ['-m', q4, ...lcommon, '--kl-divergence-base', base, '--kl-divergence']);
         rmSync(base, { force: true });
-        return { secs: a.secs + b.secs, rssMb: Math.max(a.rssMb, b.rssMb), out: b.out, value: `KLD ${b.out.match(/Mean\s+KLD:\s+([\d.]+)/)?.[1]}` };
+        return { secs: a.secs + b.secs, cpu: a.cpu + b.cpu, rssMb: Math.max(a.rssMb, b.rssMb), out: b.out, value: `KLD ${b.out.match(/Mean\s+KLD:\s+([\d.]+)/)?.[1]}` };
       },
     });
     if (only.has('imatrix')) cases.push({
@@ -111,7 +111,7 @@ try {
       for (let i = 0; i < runs; i++) {
         l.push(c.llama());
         q.push(c.qtk());
-        console.error(`${size} ${c.name} run ${i + 1}: qtk ${q.at(-1).secs}s ${q.at(-1).rssMb.toFixed(0)}MB ${q.at(-1).value}; llama.cpp ${l.at(-1).secs}s ${l.at(-1).rssMb.toFixed(0)}MB ${l.at(-1).value}; load ${os.loadavg()[0].toFixed(1)}`);
+        console.error(`${size} ${c.name} run ${i + 1}: qtk ${q.at(-1).secs}s (${q.at(-1).cpu.toFixed(1)} CPU-s) ${q.at(-1).rssMb.toFixed(0)}MB ${q.at(-1).value}; llama.cpp ${l.at(-1).secs}s (${l.at(-1).cpu.toFixed(1)} CPU-s) ${l.at(-1).rssMb.toFixed(0)}MB ${l.at(-1).value}; load ${os.loadavg()[0].toFixed(1)}`);
       }
       const qs = q.map((r) => r.secs), ls = l.map((r) => r.secs);
       const load = q[0].load !== undefined ? ` | ${fmt(q.map((r) => r.load))} | ${fmt(l.map((r) => r.load))}` : ' | | ';
