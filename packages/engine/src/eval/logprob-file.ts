@@ -19,11 +19,15 @@ export class LogProbFile {
     private readonly map: MappedFile,
     readonly rows: number,
     readonly nVocab: number,
+    private readonly copy: boolean,
   ) {}
 
-  /** A new file of `rows` × `nVocab` f32 values at `path` (sparse until written). */
-  static create(path: string, rows: number, nVocab: number): LogProbFile {
-    return new LogProbFile(MappedFile.create(path, rows * nVocab * 4), rows, nVocab);
+  /**
+   * A new file of `rows` × `nVocab` f32 values at `path` (sparse until written). `copy`: copy rows to
+   * and from graph memory even on a CPU backend (the other backends' way), instead of placing them.
+   */
+  static create(path: string, rows: number, nVocab: number, opts: { copy?: boolean } = {}): LogProbFile {
+    return new LogProbFile(MappedFile.create(path, rows * nVocab * 4), rows, nVocab, opts.copy ?? false);
   }
 
   private check(first: number, n: number): void {
@@ -44,7 +48,7 @@ export class LogProbFile {
   tensor(be: Backend, g: GgmlContext, first: number, n: number, name: string): { t: Tensor; placed: boolean } {
     this.check(first, n);
     const t = g.newTensor('F32', [this.nVocab, n], name);
-    if (!be.isCpu) return { t, placed: false };
+    if (!be.isCpu || this.copy) return { t, placed: false };
     if (!this.buffer) {
       const ptr = be.lib.ggml_backend_cpu_buffer_from_ptr(this.map.base, this.map.size) as Ptr | null;
       if (!ptr) throw new Error(`ggml_backend_cpu_buffer_from_ptr failed for ${this.map.path}`);
