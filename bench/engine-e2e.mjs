@@ -10,8 +10,10 @@
 // Needs `npm run build` and llama.cpp's tools (bash bench/build-llama-anchors.sh prints their folder).
 // Usage: node bench/engine-e2e.mjs --bin DIR [--threads 2] [--runs 3] [--chunks 6] [--ctx 512]
 //        [--sizes small,big] [--fixtures DIR (kept; made there when missing)] [--only ppl,kld,imatrix]
+//        [--same-ggml: qtk runs on the ggml and libllama of --bin (GGML_BIN_DIR) instead of node-llama-cpp's
+//        prebuilt ones, so that both tools share one ggml build and only the code above ggml differs]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: 'small,big' },
     fixtures: { type: 'string' },
     only: { type: 'string', default: 'ppl,kld,imatrix' },
+    'same-ggml': { type: 'boolean', default: false },
   },
 });
 if (!args.bin || !existsSync(path.join(args.bin, 'llama-perplexity'))) {
@@ -64,9 +67,20 @@ for (const d of readdirSync(srcDir).sort()) {
 }
 writeFileSync(text, files.map((f) => readFileSync(f, 'utf8')).join('\n'));
 
-/** Runs a command under GNU time; returns wall seconds, peak RSS MB, stdout + stderr. */
+// --same-ggml: the engine looks for these names in GGML_BIN_DIR (node-llama-cpp's), the build has plain ones
+let qtkEnv = process.env;
+if (args['same-ggml']) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-ggml-'));
+  for (const [name, target] of [['libggml-base.so', 'libggml-base.so'], ['libggml.v0.4.0.so', 'libggml.so'], ['libggml-cpu.so', 'libggml-cpu.so'], ['libllama.v0.4.0.so', 'libllama.so']]) {
+    symlinkSync(path.resolve(args.bin, target), path.join(dir, name));
+  }
+  qtkEnv = { ...process.env, GGML_BIN_DIR: dir };
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** Runs a command under GNU time; returns wall seconds, CPU seconds, peak RSS MB, stdout + stderr. */
 function timed(cmd, argv) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20, env: cmd === 'node' ? qtkEnv : process.env });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
   const m = out.match(/QTKTIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
@@ -126,7 +140,7 @@ try {
     }
   }
   console.log(`\n### engine end to end (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
-  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes}\`\n`);
+  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes} --only ${args.only}${args['same-ggml'] ? ' --same-ggml' : ''}\`\n`);
   console.log('| command | qtk s, median (min–max) | llama.cpp s | llama.cpp / qtk | qtk CPU-s | llama.cpp CPU-s | CPU llama.cpp / qtk | qtk peak RSS MB | llama.cpp peak RSS MB | qtk start-up s (Model.load) | llama.cpp start-up s | values (qtk / llama.cpp) |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) console.log(r);
