@@ -58,6 +58,7 @@ const CASES: Case[] = [
   [['convert', 'hf', '-o', 'outdir', '--force'], /outdir: is a folder/],
   [['convert', 'hf', '-o', 'm-f16.gguf'], /m-f16\.gguf: already exists.*--force/],
   [['convert', 'hf', '--outtype', 'f8'], /--outtype: got "f8"/],
+  [['convert', 'hf', '-o', 'a.gguf', '-o', 'b.gguf'], /--output: got 2 values/],
   [['convert', 'missing-dir'], /missing-dir/],
   [['convert', 'notes.txt'], /notes\.txt: not a folder/],
   [['convert', 'emptydir'], /config\.json/],

@@ -1,7 +1,12 @@
 // Shared by the llama.cpp oracle tests: load a GGUF in node-llama-cpp, read its next-token distribution
 // at every position, and compare it with the plain-TS reference forward on the HF files.
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { expect } from 'vitest';
 import { getLlama, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
+import { TokenizerLoader } from '@lenml/tokenizers';
+import { generateFixture, type FixtureOptions } from '@qtk/fixtures';
 
 let llamaPromise: Promise<Llama> | undefined;
 export function cpuLlama(): Promise<Llama> {
@@ -105,4 +110,15 @@ export function expectAgreement(label: string, llamaLogProbs: Float64Array[], re
   expect(a.top1Mismatches).toEqual([]);
   expect(a.maxAbsDiff).toBeLessThan(tolerance);
   return a;
+}
+
+/** A generated HF fixture in a fresh temp folder, with its tokenizer loaded as transformers would and `text` encoded. */
+export async function tokenizedFixture(opts: Omit<FixtureOptions, 'outDir'>, text: string): Promise<{ root: string; dir: string; hf: { encode(text: string): number[] }; tokens: number[] }> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), `qtk-convert-${opts.arch}-`));
+  const { dir } = await generateFixture({ ...opts, outDir: path.join(root, 'hf') });
+  const hf = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer.json'), 'utf8')),
+    tokenizerConfig: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')),
+  });
+  return { root, dir, hf, tokens: hf.encode(text) };
 }

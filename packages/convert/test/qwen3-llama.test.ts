@@ -1,29 +1,20 @@
 // Oracle: llama.cpp (node-llama-cpp 3.21.1) loads the converted qwen3 fixture, generates, tokenizes like
 // the HF tokenizer, and its next-token distribution matches the plain-TS reference forward on the HF files.
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TokenizerLoader } from '@lenml/tokenizers';
 import { referenceForward } from '@qtk/engine';
-import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '../src/index.js';
-import { expectAgreement, runGguf } from './llama-helpers.js';
+import { expectAgreement, runGguf, tokenizedFixture } from './llama-helpers.js';
 import { F16_TOLERANCE, F32_TOLERANCE, MIXED_TEXT, PROMPT } from './tolerances.js';
 
 let root: string;
 let dir: string;
-let hf: ReturnType<typeof TokenizerLoader.fromPreTrained>;
+let hf: Awaited<ReturnType<typeof tokenizedFixture>>['hf'];
 let tokens: number[];
 
 beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-convert-qwen3-'));
-  ({ dir } = await generateFixture({ arch: 'qwen3', outDir: path.join(root, 'hf'), seed: 3, tokenizerConfigStyle: 'classic' }));
-  hf = TokenizerLoader.fromPreTrained({
-    tokenizerJSON: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer.json'), 'utf8')),
-    tokenizerConfig: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')),
-  });
-  tokens = hf.encode(PROMPT);
+  ({ root, dir, hf, tokens } = await tokenizedFixture({ arch: 'qwen3', seed: 3, tokenizerConfigStyle: 'classic' }, PROMPT));
 });
 afterAll(async () => {
   if (root) await fs.rm(root, { recursive: true, force: true });

@@ -2,33 +2,24 @@
 // block, generates, tokenizes like HF (transformers-v5 tokenizer_config), and its next-token
 // distribution matches the plain-TS reference forward on the HF files.
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TokenizerLoader } from '@lenml/tokenizers';
 import { GgufReader } from '@qtk/core';
 import { referenceForward } from '@qtk/engine';
-import { generateFixture } from '@qtk/fixtures';
 import { convertCheckpoint } from '../src/index.js';
-import { expectAgreement, runGguf } from './llama-helpers.js';
+import { expectAgreement, runGguf, tokenizedFixture } from './llama-helpers.js';
 import { F16_TOLERANCE, F32_TOLERANCE, MIXED_TEXT, PROMPT } from './tolerances.js';
 
 let root: string;
 let dir: string;
-let hf: ReturnType<typeof TokenizerLoader.fromPreTrained>;
+let hf: Awaited<ReturnType<typeof tokenizedFixture>>['hf'];
 let tokens: number[];
 let exactRef: Promise<Awaited<ReturnType<typeof referenceForward>>> | undefined;
 /** The exact (unrounded) reference, computed once for both f32 tests. */
 const exact = () => (exactRef ??= referenceForward(dir, tokens));
 
 beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-convert-qwen35-'));
-  ({ dir } = await generateFixture({ arch: 'qwen3_5', outDir: path.join(root, 'hf'), seed: 5, tokenizerConfigStyle: 'v5' }));
-  hf = TokenizerLoader.fromPreTrained({
-    tokenizerJSON: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer.json'), 'utf8')),
-    tokenizerConfig: JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')),
-  });
-  tokens = hf.encode(PROMPT);
+  ({ root, dir, hf, tokens } = await tokenizedFixture({ arch: 'qwen3_5', seed: 5, tokenizerConfigStyle: 'v5' }, PROMPT));
 });
 afterAll(async () => {
   if (root) await fs.rm(root, { recursive: true, force: true });

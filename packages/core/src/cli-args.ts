@@ -6,7 +6,7 @@
 import { QtkError } from './errors.js';
 
 function flagName(flag: string): string {
-  return flag.startsWith('-') ? flag : flag.length === 1 ? `-${flag}` : `--${flag}`;
+  return flag.startsWith('-') || flag.startsWith('<') ? flag : flag.length === 1 ? `-${flag}` : `--${flag}`;
 }
 
 function shown(value: unknown): string {
@@ -128,4 +128,12 @@ export function enumArg<const C extends string>(flag: string, value: unknown, ch
 /** A TCP port, 1–65535 (0, "any free port", only when allowZero is set). */
 export function portArg(flag: string, value: unknown, opts: { allowZero?: boolean } = {}): number | undefined {
   return intArg(flag, value, { min: opts.allowZero ? 0 : 1, max: 65535, example: 8080 });
+}
+
+/** A text flag such as a path, name or key: one value, kept as given (no trimming: a path may end in a space). */
+export function stringArg(flag: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && value !== '') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw bad(flag, value, 'one non-empty value', '<value>');
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { intArg, numberArg, sizeArg, secondsArg, enumArg, portArg, QtkError } from '../src/index.js';
+import { intArg, numberArg, sizeArg, secondsArg, enumArg, portArg, stringArg, QtkError } from '../src/index.js';
 
 function message(f: () => unknown): string {
   try {
@@ -103,6 +103,19 @@ describe('enumArg', () => {
   it('lists the choices when refusing', () => {
     expect(message(() => enumArg('type', 'q5', presets))).toBe('--type: got "q5"; allowed: one of Q4_K_M, Q8_0, F16. Pass e.g. --type Q4_K_M.');
     expect(message(() => enumArg('type', ['Q8_0', 'F16'], presets))).toContain('got 2 values');
+  });
+});
+
+describe('stringArg', () => {
+  it('keeps one value as given, spaces included', () => {
+    expect(stringArg('alias', 'my model ')).toBe('my model ');
+    expect(stringArg('alias', undefined)).toBeUndefined();
+  });
+  it('refuses a flag given twice, with the values and the flag', () => {
+    expect(message(() => stringArg('out', ['a', 'b']))).toBe('--out: got 2 values (a, b); allowed: one non-empty value. Pass e.g. --out <value>.');
+  });
+  it('names a positional as written in the usage line', () => {
+    expect(message(() => stringArg('<repo>', ''))).toBe('<repo>: got ""; allowed: one non-empty value. Pass e.g. <repo> <value>.');
   });
 });
 

@@ -51,15 +51,15 @@ export const adaptCommand: QtkCommand = {
     return b;
   },
   run: async (args) => {
-    const { portArg } = await import('@qtk/core');
+    const { portArg, stringArg } = await import('@qtk/core');
     const { adaptMain } = await import('@qtk/adapt');
     const flags: Record<string, unknown> = { vram: args.vram, ctx: args.ctx, include: args.include, exclude: args.exclude, baseline: args.baseline };
     for (const k of Object.keys(STAGE_FLAGS)) flags[camel(k)] = args[k];
     await adaptMain({
-      model: args.model === undefined ? undefined : String(args.model),
-      repo: args.repo === undefined ? undefined : String(args.repo),
-      out: args.out === undefined ? undefined : String(args.out),
-      config: args.config === undefined ? undefined : String(args.config),
+      model: stringArg('<model>', args.model),
+      repo: stringArg('<repo>', args.repo),
+      out: stringArg('out', args.out),
+      config: stringArg('config', args.config),
       plan: Boolean(args.plan),
       json: Boolean(args.json),
       serve: Boolean(args.serve),

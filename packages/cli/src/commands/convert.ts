@@ -1,4 +1,4 @@
-import { enumArg } from '@qtk/core';
+import { enumArg, stringArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 const OUTTYPES = ['f32', 'f16', 'bf16', 'q8_0', 'auto'] as const;
@@ -19,7 +19,7 @@ export const convertCommand: QtkCommand = {
     const { convertMain } = await import('@qtk/convert');
     await convertMain({
       input: String(args['hf-dir']),
-      output: args.output === undefined ? undefined : String(args.output),
+      output: stringArg('output', args.output),
       outtype,
       noMtp: args.mtp === false,
       dryRun: Boolean(args['dry-run']),

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { intArg, numberArg, sizeArg } from '@qtk/core';
+import { intArg, numberArg, sizeArg, stringArg } from '@qtk/core';
 import { UsageError, type QtkCommand } from '../command.js';
 
 const buildBuilder = (y: Argv) =>
@@ -33,9 +33,9 @@ async function runBuild(args: Record<string, unknown>): Promise<void> {
   await datasetBuildMain({
     repo: String(args.repo),
     tokenizer: String(args.tokenizer),
-    name: args.name === undefined ? undefined : String(args.name),
+    name: stringArg('name', args.name),
     outDir: String(args.out),
-    repoName: args.repoName === undefined ? undefined : String(args.repoName),
+    repoName: stringArg('repo-name', args.repoName),
     seqLen,
     evalFraction,
     fimRate,

@@ -37,7 +37,7 @@ const trainBuilder = (y: Argv) =>
 
 async function runTrain(args: Record<string, unknown>): Promise<void> {
   const { loraTrainMain } = await import('@qtk/lora');
-  const { numberArg } = await import('@qtk/core');
+  const { numberArg, stringArg } = await import('@qtk/core');
   const strings = (v: unknown) => (v === undefined ? undefined : (v as unknown[]).map(String));
   const build = {
     evalFraction: numberArg('eval-fraction', args.evalFraction, { min: 0, max: 1 }),
@@ -46,10 +46,10 @@ async function runTrain(args: Record<string, unknown>): Promise<void> {
     exclude: strings(args.exclude),
   };
   await loraTrainMain({
-    input: args.input === undefined ? undefined : String(args.input),
-    model: args.model === undefined ? undefined : String(args.model),
-    out: args.out === undefined ? undefined : String(args.out),
-    resume: args.resume === undefined ? undefined : String(args.resume),
+    input: stringArg('<input>', args.input),
+    model: stringArg('model', args.model),
+    out: stringArg('out', args.out),
+    resume: stringArg('resume', args.resume),
     plan: Boolean(args.plan),
     json: Boolean(args.json),
     build: Object.fromEntries(Object.entries(build).filter(([, v]) => v !== undefined)),

@@ -1,4 +1,4 @@
-import { intArg, portArg, secondsArg, sizeArg } from '@qtk/core';
+import { intArg, portArg, secondsArg, sizeArg, stringArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 export const serveCommand: QtkCommand = {
@@ -36,12 +36,12 @@ export const serveCommand: QtkCommand = {
       parallel,
       queue,
       ctx,
-      apiKey: args.apiKey === undefined ? undefined : String(args.apiKey),
+      apiKey: stringArg('api-key', args.apiKey),
       threads,
       gpu: args.gpu === false ? false : 'auto',
       timeoutS,
       bodyLimit,
-      alias: args.alias === undefined ? undefined : String(args.alias),
+      alias: stringArg('alias', args.alias),
     });
   },
 };

@@ -3,17 +3,9 @@
 // J = 0.5); candidates are then confirmed by the signature agreement (an unbiased Jaccard estimate,
 // standard error ≈ 0.03 at 0.85 with 128 hashes) against the threshold.
 
-export const MINHASH = { numHashes: 128, bands: 16, rows: 8, shingleTokens: 5 } as const;
+import { fmix32 } from '@qtk/core';
 
-/** murmur3's 32-bit finaliser: spreads every input bit over the output. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+export const MINHASH = { numHashes: 128, bands: 16, rows: 8, shingleTokens: 5 } as const;
 
 // Fixed permutation parameters (odd multipliers): signatures must not depend on the run's seed, or
 // the same repository would dedup differently under different split seeds.
