@@ -2,14 +2,18 @@
 // The whole commands users run, timed as processes side by side with llama.cpp's own tools on the same
 // GGUF, text, windows and threads: `qtk eval ppl` vs `llama-perplexity`, `qtk eval kld` vs
 // `llama-perplexity --kl-divergence-base` (base pass) + `--kl-divergence` (second pass), `qtk imatrix`
-// vs `llama-imatrix`; wall time (median of --runs, with min and max), peak RSS (GNU time), the model
-// load time each reports, and the values both print. Fixtures: qwen3_5 f16 checkpoints converted by
+// vs `llama-imatrix`; wall and CPU time (median of --runs, with min and max; CPU seconds are steadier
+// on a shared machine), peak RSS (GNU time), start-up to the first window for eval ppl (qtk: from the
+// process's start, with its Model.load share; llama-perplexity: the timestamp of its "calculating"
+// line, after load, warm-up and tokenizing), and the values both print. Fixtures: qwen3_5 f16 checkpoints converted by
 // qtk (hidden 1024 × 8 layers ≈ 0.76 GB; hidden 2048 × 16 layers ≈ 2.2 GB) and their Q4_K_M by qtk quantize.
 // Needs `npm run build` and llama.cpp's tools (bash bench/build-llama-anchors.sh prints their folder).
 // Usage: node bench/engine-e2e.mjs --bin DIR [--threads 2] [--runs 3] [--chunks 6] [--ctx 512]
 //        [--sizes small,big] [--fixtures DIR (kept; made there when missing)] [--only ppl,kld,imatrix]
+//        [--same-ggml: qtk runs on the ggml and libllama of --bin (GGML_BIN_DIR) instead of node-llama-cpp's
+//        prebuilt ones, so that both tools share one ggml build and only the code above ggml differs]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +29,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: 'small,big' },
     fixtures: { type: 'string' },
     only: { type: 'string', default: 'ppl,kld,imatrix' },
+    'same-ggml': { type: 'boolean', default: false },
   },
 });
 if (!args.bin || !existsSync(path.join(args.bin, 'llama-perplexity'))) {
@@ -45,7 +50,7 @@ function makeFixtures(name) {
     const hf = path.join(fixDir, `${name}-hf`);
     const { hidden, layers } = SIZES[name];
     execFileSync('node', [path.join(root, 'packages/fixtures/dist/cli.js'), '--arch', 'qwen3_5', '--out', hf, '--hidden', String(hidden), '--layers', String(layers)], { stdio: 'inherit' });
-    execFileSync('node', [qtk, 'convert', hf, f16, '--outtype', 'f16'], { stdio: 'inherit' });
+    execFileSync('node', [qtk, 'convert', hf, '-o', f16, '--outtype', 'f16'], { stdio: 'inherit' });
     rmSync(hf, { recursive: true, force: true });
   }
   if (!existsSync(q4)) execFileSync('node', [qtk, 'quantize', f16, q4, '--type', 'Q4_K_M'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -62,16 +67,31 @@ for (const d of readdirSync(srcDir).sort()) {
 }
 writeFileSync(text, files.map((f) => readFileSync(f, 'utf8')).join('\n'));
 
-/** Runs a command under GNU time; returns wall seconds, peak RSS MB, stdout + stderr. */
-function timed(cmd, argv) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const out = (r.stdout ?? '') + (r.stderr ?? '');
-  const m = out.match(/QTKTIME ([\d.]+) (\d+)/);
-  if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
-  return { secs: Number(m[1]), rssMb: Number(m[2]) / 1024, out };
+// --same-ggml: the engine looks for these names in GGML_BIN_DIR (node-llama-cpp's), the build has plain ones
+let qtkEnv = process.env;
+if (args['same-ggml']) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-ggml-'));
+  for (const [name, target] of [['libggml-base.so', 'libggml-base.so'], ['libggml.v0.4.0.so', 'libggml.so'], ['libggml-cpu.so', 'libggml-cpu.so'], ['libllama.v0.4.0.so', 'libllama.so']]) {
+    symlinkSync(path.resolve(args.bin, target), path.join(dir, name));
+  }
+  qtkEnv = { ...process.env, GGML_BIN_DIR: dir };
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
-// llama_perf_context_print's line, where the build prints it (this one's llama-perplexity does not)
-const llamaLoad = (out) => Number(out.match(/load time =\s*([\d.]+) ms/)?.[1] ?? NaN) / 1000;
+
+/** Runs a command under GNU time; returns wall seconds, CPU seconds, peak RSS MB, stdout + stderr. */
+function timed(cmd, argv) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20, env: cmd === 'node' ? qtkEnv : process.env });
+  const out = (r.stdout ?? '') + (r.stderr ?? '');
+  const m = out.match(/QTKTIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/);
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
+  return { secs: Number(m[1]), rssMb: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), out };
+}
+// start-up to the first window: llama-perplexity's timestamp (minutes.seconds.ms.us since its start) on
+// the line it prints when the model is loaded, warmed up and the text tokenized
+const llamaStartup = (out) => {
+  const m = out.match(/^(\d+)\.(\d+)\.(\d+)\.\d+ I perplexity: calculating/m);
+  return m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) / 1000 : NaN;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => (xs.some(Number.isNaN) ? '—' : `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`);
 
@@ -86,8 +106,8 @@ try {
     const cases = [];
     if (only.has('ppl')) cases.push({
       name: `eval ppl (f16 ${gb} GB)`,
-      qtk: () => { const r = timed('node', [qtk, 'eval', 'ppl', f16, ...common, '--json']); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `PPL ${j.ppl.toPrecision(8)}`, load: j.loadSeconds }; },
-      llama: () => { const r = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon]); return { ...r, value: `PPL ${r.out.match(/Final estimate: PPL = ([\d.e+]+)/)?.[1]}`, load: llamaLoad(r.out) }; },
+      qtk: () => { const r = timed('node', [qtk, 'eval', 'ppl', f16, ...common, '--json']); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `PPL ${j.ppl.toPrecision(8)}`, load: j.startupSeconds, modelLoad: j.loadSeconds }; },
+      llama: () => { const r = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon]); return { ...r, value: `PPL ${r.out.match(/Final estimate: PPL = ([\d.e+]+)/)?.[1]}`, load: llamaStartup(r.out) }; },
     });
     if (only.has('kld')) cases.push({
       name: `eval kld (f16 → Q4_K_M)`,
@@ -97,7 +117,7 @@ try {
         const a = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon, '--kl-divergence-base', base]);
         const b = timed(path.join(args.bin, 'llama-perplexity'), ['-m', q4, ...lcommon, '--kl-divergence-base', base, '--kl-divergence']);
         rmSync(base, { force: true });
-        return { secs: a.secs + b.secs, rssMb: Math.max(a.rssMb, b.rssMb), out: b.out, value: `KLD ${b.out.match(/Mean\s+KLD:\s+([\d.]+)/)?.[1]}` };
+        return { secs: a.secs + b.secs, cpu: a.cpu + b.cpu, rssMb: Math.max(a.rssMb, b.rssMb), out: b.out, value: `KLD ${b.out.match(/Mean\s+KLD:\s+([\d.]+)/)?.[1]}` };
       },
     });
     if (only.has('imatrix')) cases.push({
@@ -111,17 +131,18 @@ try {
       for (let i = 0; i < runs; i++) {
         l.push(c.llama());
         q.push(c.qtk());
-        console.error(`${size} ${c.name} run ${i + 1}: qtk ${q.at(-1).secs}s ${q.at(-1).rssMb.toFixed(0)}MB ${q.at(-1).value}; llama.cpp ${l.at(-1).secs}s ${l.at(-1).rssMb.toFixed(0)}MB ${l.at(-1).value}; load ${os.loadavg()[0].toFixed(1)}`);
+        console.error(`${size} ${c.name} run ${i + 1}: qtk ${q.at(-1).secs}s (${q.at(-1).cpu.toFixed(1)} CPU-s) ${q.at(-1).rssMb.toFixed(0)}MB ${q.at(-1).value}; llama.cpp ${l.at(-1).secs}s (${l.at(-1).cpu.toFixed(1)} CPU-s) ${l.at(-1).rssMb.toFixed(0)}MB ${l.at(-1).value}; start-up ${q.at(-1).load?.toFixed(2) ?? '—'}/${l.at(-1).load?.toFixed(2) ?? '—'} s; load avg ${os.loadavg()[0].toFixed(1)}`);
       }
       const qs = q.map((r) => r.secs), ls = l.map((r) => r.secs);
-      const load = q[0].load !== undefined ? ` | ${fmt(q.map((r) => r.load))} | ${fmt(l.map((r) => r.load))}` : ' | | ';
-      rows.push(`| ${size} ${c.name} | ${fmt(qs)} | ${fmt(ls)} | ${(median(ls) / median(qs)).toFixed(2)} | ${Math.max(...q.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...l.map((r) => r.rssMb)).toFixed(0)}${load} | ${q[0].value} / ${l[0].value} |`);
+      const load = q[0].load !== undefined ? ` | ${fmt(q.map((r) => r.load))} (${fmt(q.map((r) => r.modelLoad))}) | ${fmt(l.map((r) => r.load))}` : ' | | ';
+      const qc = q.map((r) => r.cpu), lc = l.map((r) => r.cpu);
+      rows.push(`| ${size} ${c.name} | ${fmt(qs)} | ${fmt(ls)} | ${(median(ls) / median(qs)).toFixed(2)} | ${fmt(qc)} | ${fmt(lc)} | ${(median(lc) / median(qc)).toFixed(2)} | ${Math.max(...q.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...l.map((r) => r.rssMb)).toFixed(0)}${load} | ${q[0].value} / ${l[0].value} |`);
     }
   }
   console.log(`\n### engine end to end (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
-  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes}\`\n`);
-  console.log('| command | qtk s, median (min–max) | llama.cpp s | llama.cpp / qtk | qtk peak RSS MB | llama.cpp peak RSS MB | qtk load s | llama.cpp load s | values (qtk / llama.cpp) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes} --only ${args.only}${args['same-ggml'] ? ' --same-ggml' : ''}\`\n`);
+  console.log('| command | qtk s, median (min–max) | llama.cpp s | llama.cpp / qtk | qtk CPU-s | llama.cpp CPU-s | CPU llama.cpp / qtk | qtk peak RSS MB | llama.cpp peak RSS MB | qtk start-up s (Model.load) | llama.cpp start-up s | values (qtk / llama.cpp) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) console.log(r);
 } finally {
   rmSync(tmp, { recursive: true, force: true });

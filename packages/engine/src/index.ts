@@ -17,6 +17,7 @@ export * from './eval/llama-vocab.js';
 export * from './eval/perplexity.js';
 export * from './eval/score-graph.js';
 export * from './eval/kld.js';
+export * from './eval/logprob-file.js';
 export * from './eval/imatrix.js';
 export * from './eval/hessian.js';
 export * from './eval/data.js';

@@ -137,12 +137,33 @@ describe('qwen3_5: export gptq', () => {
       }
       const got = Object.fromEntries(ck.names().map((n) => [n, [...ck.info(n).shape]]));
       const cfg = JSON.parse(await fs.readFile(path.join(runs.plain.dir, 'config.json'), 'utf8')) as { quantization_config: Record<string, unknown> };
-      const { quant_method, bits, group_size, desc_act, sym, checkpoint_format } = cfg.quantization_config;
-      expect({ got, qc: { quant_method, bits, group_size, desc_act, sym, checkpoint_format }, tokenizer: await fs.stat(path.join(runs.plain.dir, 'tokenizer.json')).then(() => true) })
-        .toEqual({ got: want, qc: { quant_method: 'gptq', bits: 4, group_size: 32, desc_act: false, sym: false, checkpoint_format: 'gptq' }, tokenizer: true });
+      const { quant_method, bits, group_size, desc_act, sym, checkpoint_format, true_sequential } = cfg.quantization_config;
+      expect({ got, qc: { quant_method, bits, group_size, desc_act, sym, checkpoint_format, true_sequential }, tokenizer: await fs.stat(path.join(runs.plain.dir, 'tokenizer.json')).then(() => true) })
+        .toEqual({ got: want, qc: { quant_method: 'gptq', bits: 4, group_size: 32, desc_act: false, sym: false, checkpoint_format: 'gptq', true_sequential: true }, tokenizer: true });
     } finally {
       await orig.close();
       await ck.close();
     }
   });
+
+  it('a run that stops after 10 linears resumes from them and writes the same files as an uninterrupted run', async () => {
+    const dir = path.join(root, 'resumed');
+    const ckDir = `${dir}.gptq-checkpoint`;
+    const opts = { input: gguf, hf, output: dir, calib, bits: BITS, groupSize: GROUP, calibTokens: 512, ctx: 128, threads: 2 };
+    let n = 0;
+    const stop = exportGptq({ ...opts, onSolved: () => { if (++n === 10) throw new Error('stopped'); } });
+    await expect(stop).rejects.toThrow('stopped');
+    const finished = (await fs.readdir(ckDir)).filter((f) => f.endsWith('.bin')).length;
+    const logs: string[] = [];
+    await exportGptq({ ...opts, log: (l) => logs.push(l) });
+    const same: Record<string, boolean> = {};
+    for (const f of (await fs.readdir(runs.plain.dir)).sort()) {
+      same[f] = (await fs.readFile(path.join(dir, f))).equals(await fs.readFile(path.join(runs.plain.dir, f)));
+    }
+    expect({
+      finished, resumed: logs.some((l) => l.includes('resuming with 10 finished linears')), checkpointLeft: await fs.stat(ckDir).then(() => true, () => false),
+      differ: Object.entries(same).filter(([, eq]) => !eq).map(([f]) => f),
+    }).toEqual({ finished: 10, resumed: true, checkpointLeft: false, differ: [] });
+  }, 180_000);
 });
+

@@ -18,7 +18,7 @@ export {
 export { blockGrid, GPTQ_TYPES, type BlockGrid } from './gptq/grids.js';
 export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gptq/hessian.js';
 export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
-export { collectHessians, readHessian, type CalibrationOptions, type CalibrationResult, type HessianFile } from './gptq/calibrate.js';
+export type { CalibrationOptions } from './gptq/calibrate.js';
 export { quantizeGptq, gptqRounding, type GptqOptions, type HessianSource } from './gptq/quantize-gptq.js';
 export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';
 export { loadModelDescription } from './plan/source.js';
@@ -28,5 +28,6 @@ export { planMain, formatPlan, type PlanMainArgs } from './plan/plan-main.js';
 export { fitGguf, fitMain, formatFitReport, defaultFitOutput, type FitOptions, type FitResult, type FitChoice } from './fit/fit-gguf.js';
 export { allocate, minimumBytes, type AllocItem, type Allocation } from './fit/allocate.js';
 export { gptqIntRows, groupScaleZero, type IntSolveOptions, type IntSolveResult } from './gptq/int-solver.js';
-export { GPTQ_FORMAT, gptqFits, packGptq, type GptqTensors } from './gptq/gptq-format.js';
+export { GPTQ_FORMAT, concatGptq, gptqBytes, gptqFits, packGptq, splitGptq, unpackGptq, type GptqTensors } from './gptq/gptq-format.js';
+export { GptqCheckpoint } from './gptq/checkpoint.js';
 export { SequentialCalibration, type LayerHessian } from './gptq/sequential.js';

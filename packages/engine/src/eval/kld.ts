@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { LogProbFile } from './logprob-file.js';
 import { NllStats, scoredPositions, scoreWindow } from './perplexity.js';
 import type { Session } from '../model/model.js';
 
@@ -67,9 +68,9 @@ export function deltaPplUncertainty(nll: ArrayLike<number>, nllBase: ArrayLike<n
 
 /**
  * Pass 1 runs the base model and keeps its f32 log-probabilities of every scored position in a temp
- * file (vocab per token — the role of llama.cpp's --kl-divergence-base file); pass 2 runs the other
- * model with each window's base rows as a graph input, so KL, the argmax and log p(target) are reduced
- * in the graph and only one model is in memory at a time.
+ * file (vocab per token — the role of llama.cpp's --kl-divergence-base file; logprob-file.ts); pass 2
+ * runs the other model with each window's base rows as a graph input, so KL, the argmax and
+ * log p(target) are reduced in the graph and only one model is in memory at a time.
  */
 export async function klDivergence(
   loadBase: () => Promise<Session>,
@@ -78,8 +79,21 @@ export async function klDivergence(
   onWindow?: (i: number, pass: 1 | 2) => void,
 ): Promise<KldResult> {
   const dir = await fs.mkdtemp(path.join(tmpdir(), 'qtk-kld-'));
-  const file = path.join(dir, 'base-logprobs.f32');
+  let file: LogProbFile | undefined;
   try {
+    // file row of each window's first scored position
+    const firstRow: number[] = [];
+    let rows = 0;
+    for (const w of windows) {
+      firstRow.push(rows);
+      rows += scoredPositions(w.length).length;
+    }
+    const rowsOf = (w: number) => {
+      const first = scoredPositions(windows[w]!.length)[0]!;
+      return { file: file!, row: (pos: number) => firstRow[w]! + pos - first };
+    };
+    const scored = (w: number) => scoredPositions(windows[w]!.length).length;
+
     let V = 0;
     const base = await loadBase();
     const baseStats = new NllStats();
@@ -87,21 +101,14 @@ export async function klDivergence(
     const baseTop: number[] = [];
     try {
       V = base.model.params.nVocab;
-      const fh = await fs.open(file, 'w');
-      try {
-        for (let w = 0; w < windows.length; w++) {
-          const chunks: Float32Array[] = [];
-          // the graph's buffer is reused by the next chunk: copy the rows out
-          const rows = scoreWindow(base, windows[w]!, baseStats, { logProbs: (_pos, lp) => chunks.push(lp.slice()) });
-          for (const r of rows) {
-            baseTop.push(r.top);
-            baseTarget.push(r.logProb);
-          }
-          for (const c of chunks) await fh.write(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-          onWindow?.(w, 1);
+      file = LogProbFile.create(path.join(dir, 'base-logprobs.f32'), rows, V);
+      for (let w = 0; w < windows.length; w++) {
+        for (const r of scoreWindow(base, windows[w]!, baseStats, { saveLogProbs: rowsOf(w) })) {
+          baseTop.push(r.top);
+          baseTarget.push(r.logProb);
         }
-      } finally {
-        await fh.close();
+        file.release(firstRow[w]!, scored(w));
+        onWindow?.(w, 1);
       }
     } finally {
       base.model.free();
@@ -115,32 +122,22 @@ export async function klDivergence(
     let sumKld = 0, sumKld2 = 0, sameTop = 0, sumDp2 = 0;
     try {
       if (other.model.params.nVocab !== V) throw new Error(`the two models have different vocabularies (${V} and ${other.model.params.nVocab} entries); KL divergence needs the same tokenizer`);
-      const fh = await fs.open(file, 'r');
-      try {
-        let k = 0;
-        for (let w = 0; w < windows.length; w++) {
-          const window = windows[w]!;
-          const first = scoredPositions(window.length)[0]!;
-          const n = scoredPositions(window.length).length;
-          const baseRows = new Float32Array(n * V);
-          await fh.read(new Uint8Array(baseRows.buffer), 0, baseRows.byteLength, k * V * 4);
-          // scored positions are consecutive, so a chunk's rows are one slice
-          const rows = scoreWindow(other, window, stats, { baseRows: (pos) => baseRows.subarray((pos[0]! - first) * V, (pos.at(-1)! - first + 1) * V) });
-          for (const r of rows) {
-            const kl = r.kl!;
-            const dp = Math.exp(r.logProb) - Math.exp(baseTarget[k]!);
-            klds.push(kl);
-            sumKld += kl;
-            sumKld2 += kl * kl;
-            sumDp2 += dp * dp;
-            nll.push(-r.logProb);
-            if (r.top === baseTop[k]) sameTop++;
-            k++;
-          }
-          onWindow?.(w, 2);
+      let k = 0;
+      for (let w = 0; w < windows.length; w++) {
+        if (w + 1 < windows.length) file.willNeed(firstRow[w + 1]!, scored(w + 1));
+        for (const r of scoreWindow(other, windows[w]!, stats, { base: rowsOf(w) })) {
+          const kl = r.kl!;
+          const dp = Math.exp(r.logProb) - Math.exp(baseTarget[k]!);
+          klds.push(kl);
+          sumKld += kl;
+          sumKld2 += kl * kl;
+          sumDp2 += dp * dp;
+          nll.push(-r.logProb);
+          if (r.top === baseTop[k]) sameTop++;
+          k++;
         }
-      } finally {
-        await fh.close();
+        file.release(firstRow[w]!, scored(w));
+        onWindow?.(w, 2);
       }
     } finally {
       other.model.free();
@@ -168,6 +165,7 @@ export async function klDivergence(
       rmsDeltaP: Math.sqrt(sumDp2 / n),
     };
   } finally {
+    file?.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 }

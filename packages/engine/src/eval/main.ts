@@ -79,11 +79,14 @@ export interface PplResult {
   tokensPerSecond: number;
   /** Seconds spent loading the model (mapping the file, repacking). */
   loadSeconds: number;
+  /** Seconds from the process's start to the first window (start-up, reading the text, loading). */
+  startupSeconds: number;
 }
 
 export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<PplResult> {
   const { windows, nCtx } = await windowsFor(model, a);
   const s = await openSession(model, a, nCtx, a.lora);
+  const startupSeconds = performance.now() / 1000; // performance's origin is the process's start
   const stats = new NllStats();
   const progress = createProgress({ title: 'perplexity', total: windows.length * nCtx, kind: 'count', unit: 'tok' });
   const t0 = performance.now();
@@ -98,7 +101,7 @@ export async function perplexityOf(model: string, a: EvalCommonArgs): Promise<Pp
     s.free();
   }
   const secs = (performance.now() - t0) / 1000;
-  return { ppl: stats.ppl, pplError: stats.pplError, tokens: stats.count, windows: windows.length, nCtx, tokensPerSecond: (windows.length * nCtx) / secs, loadSeconds: lastLoadSeconds };
+  return { ppl: stats.ppl, pplError: stats.pplError, tokens: stats.count, windows: windows.length, nCtx, tokensPerSecond: (windows.length * nCtx) / secs, loadSeconds: lastLoadSeconds, startupSeconds };
 }
 
 export async function evalPplMain(a: EvalCommonArgs & { model: string }): Promise<PplResult> {

@@ -45,7 +45,7 @@ export class NllStats {
  */
 export function scoreWindow(s: Session, window: number[], stats: NllStats, opts: ScoreOptions & { hooks?: GraphHooks } = {}): ScoredRow[] {
   s.reset();
-  const head = new ScoreHead(window, opts);
+  const head = new ScoreHead(window, opts, s.model.backend);
   s.eval(window, { logits: scoredPositions(window.length), hooks: head.hooks(opts.hooks) });
   for (const r of head.rows) stats.add(-r.logProb);
   return head.rows;

@@ -182,6 +182,7 @@ function declare(base: LibraryHandle, reg: LibraryHandle) {
     ggml_backend_cpu_buffer_from_ptr: b('void *ggml_backend_cpu_buffer_from_ptr(void *ptr, size_t size)'),
     ggml_backend_tensor_alloc: b('int ggml_backend_tensor_alloc(void *buffer, void *tensor, void *addr)'),
     ggml_backend_tensor_get: b('void ggml_backend_tensor_get(void *t, _Out_ void *data, size_t offset, size_t size)'),
+    ggml_backend_tensor_get_ptr: base.func('ggml_backend_tensor_get', 'void', [P, P, 'size_t', 'size_t']),
     ggml_backend_graph_compute: b('int ggml_backend_graph_compute(void *backend, void *gf)'),
     ggml_backend_supports_op: b('bool ggml_backend_supports_op(void *backend, void *op)'),
     ggml_backend_synchronize: b('void ggml_backend_synchronize(void *backend)'),

@@ -1,7 +1,7 @@
 // A read-only view of a whole file in this process's address space (libc mmap through koffi), so CPU
 // tensors can live on the page cache as llama.cpp's loader keeps them: no copy, pages shared with
 // every other process that maps the same file, and nothing resident until a page is touched.
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import koffi from 'koffi';
 import { QtkError } from '@qtk/core';
 import type { Ptr } from './lib.js';
@@ -9,6 +9,7 @@ import type { Ptr } from './lib.js';
 /** <sys/mman.h> on Linux (x86-64 and arm64 share these values). */
 const MMAN = {
   PROT_READ: 1,
+  PROT_WRITE: 2,
   MAP_SHARED: 1,
   MAP_POPULATE: 0x8000,
   MADV_WILLNEED: 3,
@@ -63,6 +64,23 @@ export class MappedFile {
     }
   }
 
+  /**
+   * Creates `path` (replacing it) with `size` bytes, all zero and not yet on disk (a sparse file), and
+   * maps it read-write and shared: what is written into the mapping is the file's content.
+   */
+  static create(path: string, size: number): MappedFile {
+    if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`${path}: cannot map ${size} bytes`);
+    const fd = openSync(path, 'w+');
+    try {
+      ftruncateSync(fd, size);
+      const addr = BigInt(c().mmap(null, size, MMAN.PROT_READ | MMAN.PROT_WRITE, MMAN.MAP_SHARED, fd, 0) as Ptr);
+      if (addr === MAP_FAILED || addr === 0n) throw new QtkError(`${path}: mmap of ${size} bytes failed (address space or memory limits?). Run with fewer processes or more memory.`, { file: path });
+      return new MappedFile(path, addr, size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** Address of byte `offset` of the file. */
   at(offset: number): Ptr {
     if (offset < 0 || offset > this.size) throw new RangeError(`${this.path}: offset ${offset} outside the ${this.size}-byte mapping`);
@@ -81,7 +99,10 @@ export class MappedFile {
     this.advise(offset, length, MMAN.MADV_WILLNEED, false);
   }
 
-  /** Drops the pages wholly inside a range from this process's memory (it was copied elsewhere); read again, they refault from the file. */
+  /**
+   * Drops the pages wholly inside a range from this process's memory (it was copied elsewhere, or it is
+   * a shared writable mapping whose writes stay in the file); read again, they refault from the file.
+   */
   release(offset: number, length: number): void {
     this.advise(offset, length, MMAN.MADV_DONTNEED, true);
   }

@@ -1,9 +1,13 @@
 // `qtk export gptq`: a GPTQ checkpoint (the layout transformers and vLLM load) from a GGUF or an HF
-// checkpoint. Calibration runs on the GGUF with qtk's engine (one layer's Hessians at a time, f32 files in a
-// scratch folder); each linear of the decoder layers is then taken back to the HF layout (the inverse
-// transforms of `qtk export hf`), its Hessian permuted into HF column order, GPTQ-rounded into integer
-// groups and packed as qweight/qzeros/scales/g_idx. Every other tensor keeps its float values; tensors the
-// GGUF does not hold (vision tower, MTP) are copied from the original checkpoint.
+// checkpoint. The linears of the decoder layers are solved first, layer by layer and true-sequentially: layer
+// i's Hessians come from qtk's engine running the calibration text through layers 0..i−1 as already
+// quantized (SequentialCalibration, as `qtk quantize --method gptq`). Each linear is taken back to the HF
+// layout (the inverse transforms of `qtk export hf`), its Hessian permuted into HF column order, GPTQ-rounded
+// into integer groups and packed as qweight/qzeros/scales/g_idx into a checkpoint folder beside the output
+// (`<output>.gptq-checkpoint/`, one file per finished linear), so a run that stops loses no finished layer:
+// the same command resumes, replaying the finished linears' weights to carry the calibration stream. The
+// shards are then written from that folder. Every other tensor keeps its float values; tensors the GGUF
+// does not hold (vision tower, MTP) are copied from the original checkpoint.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { convertCheckpoint, planTensors, type PlannedTensor } from '@qtk/convert';
@@ -12,7 +16,8 @@ import {
   SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
 } from '@qtk/core';
 import {
-  collectHessians, gptqFits, gptqIntRows, packGptq, prepareHessian, readHessian, type HessianFile, type PreparedHessian,
+  concatGptq, gptqBytes, gptqFits, gptqIntRows, GptqCheckpoint, packGptq, prepareHessian, SequentialCalibration, splitGptq, unpackGptq,
+  type GptqTensors, type PreparedHessian,
 } from '@qtk/quantize';
 import { exportedConfig, FLOAT, hfValues, type FloatType } from './hf.js';
 import { writeShards } from './sharded-writer.js';
@@ -35,8 +40,10 @@ export interface ExportGptqOptions {
   maxShardBytes?: number;
   overwrite?: boolean;
   log?: (line: string) => void;
-  /** Called with each quantized linear's intended weights (HF layout, f32), for checks. */
+  /** Called with each quantized linear's intended weights (HF layout, f32), for checks; restored ones too. */
   onSolved?: (name: string, weights: Float32Array) => void;
+  /** Keep the finished-linear folder after a successful run (default: removed). */
+  keepCheckpoint?: boolean;
 }
 
 export interface ExportGptqResult {
@@ -47,11 +54,24 @@ export interface ExportGptqResult {
   calibTokens: number;
 }
 
-type Source = { copy: string } | { float: GgufTensorInfo; plan: PlannedTensor } | { quant: GgufTensorInfo; plan: PlannedTensor; hessian: HessianFile; part: 'qweight' | 'qzeros' | 'scales' | 'g_idx' };
+type Source = { copy: string } | { float: GgufTensorInfo; plan: PlannedTensor } | { quant: GgufTensorInfo; plan: PlannedTensor; part: 'qweight' | 'qzeros' | 'scales' | 'g_idx' };
 
 interface OutTensor { name: string; dtype: SafetensorsDtype; shape: number[]; bytes: number; from: Source }
 
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+
+/** HF-layout [rows, cols] values in GGUF order: GGUF row i is HF row rowPerm[i], GGUF column c HF column colPerm[c]. */
+function toGgufLayout(v: Float32Array, cols: number, p: PlannedTensor): Float32Array {
+  if (!p.rowPerm && !p.colPerm) return v;
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length / cols; i++) {
+    const src = (p.rowPerm ? p.rowPerm[i]! : i) * cols;
+    for (let c = 0; c < cols; c++) out[i * cols + c] = v[src + (p.colPerm ? p.colPerm[c]! : c)]!;
+  }
+  return out;
+}
+
+const trunkLayer = (ggufName: string): number => Number(/^blk\.(\d+)\./.exec(ggufName)?.[1] ?? Infinity);
 
 /** H (GGUF column order) in HF column order: GGUF column c is HF column perm[c]. */
 function hessianToHf(H: Float32Array, n: number, perm: Int32Array | null): Float32Array {
@@ -94,13 +114,69 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
       log(`converting ${opts.input} to f16 GGUF for calibration`);
       await convertCheckpoint({ input: opts.input, output: gguf, outtype: 'f16', log });
     }
-    const cal = await collectHessians(gguf, work, { calib: opts.calib, tokens: opts.calibTokens, ctx: opts.ctx, threads: opts.threads, calibOutput: false });
-    log(`gptq: ${cal.byWeight.size} weights calibrated on ${cal.tokens} tokens (${cal.windows} windows)`);
     r = await GgufReader.open(gguf);
     ck = await SafetensorsCheckpoint.open(hfDir);
     const ggufArch = r.get<string>('general.architecture');
     if (ggufArch !== arch.ggufArch) throw new QtkError(`${gguf}: architecture ${ggufArch}, but ${cfgPath} is ${arch.modelType} (${arch.ggufArch}). Pass the checkpoint this GGUF was converted from.`, { file: gguf });
     const plan = new Map(planTensors(ck, arch, hparams, 'f32', false).tensors.filter((t) => t.hfName !== '').map((t) => [t.hfName, t]));
+    const groupsOf = (nIn: number) => (groupSize === -1 ? 1 : nIn / groupSize);
+
+    // Solve: the linears of the trunk layers in layer order, each finished one saved before the next starts.
+    const candidates: { name: string; g: GgufTensorInfo; p: PlannedTensor }[] = [];
+    for (const name of ck.names()) {
+      const p = plan.get(name);
+      const g = p && r.hasTensor(p.ggufName) ? r.tensor(p.ggufName) : undefined;
+      if (p && g && p.srcShape.length === 2 && name.endsWith('.weight') && Number.isFinite(trunkLayer(g.name))) candidates.push({ name, g, p });
+    }
+    candidates.sort((x, y) => trunkLayer(x.g.name) - trunkLayer(y.g.name));
+    const inputStat = await fs.stat(opts.input);
+    const checkpoint = await GptqCheckpoint.open(`${out}.gptq-checkpoint`, {
+      input: path.resolve(opts.input), size: inputStat.size, mtimeMs: inputStat.mtimeMs, hf: path.resolve(hfDir), calib: path.resolve(opts.calib),
+      tokens: opts.calibTokens ?? null, ctx: opts.ctx ?? null, bits, groupSize, descAct: Boolean(opts.descAct), damp: opts.damp ?? null, block: opts.block ?? null,
+    });
+    if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished linears from ${checkpoint.dir}`);
+    const solved = new Set<string>();
+    const cal = await SequentialCalibration.open(gguf, { calib: opts.calib, tokens: opts.calibTokens, ctx: opts.ctx, threads: opts.threads, calibOutput: false });
+    let ok = false;
+    try {
+      log(`gptq: calibrating on ${cal.tokens} tokens (${cal.windowCount} windows), layer by layer through the quantized layers`);
+      let prepared: { H: Float32Array; h: PreparedHessian } | undefined;
+      for (const { name, g, p } of candidates) {
+        const [nOut, nIn] = p.srcShape as [number, number];
+        const file = `${g.name}.gptq${bits}`;
+        const size = gptqBytes(nOut, nIn, bits, groupsOf(nIn));
+        const saved = gptqFits(nOut, nIn, bits, groupSize) ? await checkpoint.load(name, file, size) : undefined;
+        let parts: GptqTensors;
+        if (saved) parts = splitGptq(saved, nOut, nIn, bits, groupsOf(nIn));
+        else {
+          const hf = await cal.hessian(g.name);
+          if (!hf || hf.nIn !== nIn) continue;
+          if (!gptqFits(nOut, nIn, bits, groupSize)) {
+            log(`notice: ${name} [${nOut}, ${nIn}] does not fit ${bits}-bit groups of ${groupSize}: kept in float`);
+            continue;
+          }
+          if (prepared?.H !== hf.H) {
+            // desc_act: columns by decreasing diag(H), groups formed along that order (g_idx records them)
+            const G = groupSize === -1 ? nIn : groupSize;
+            prepared = { H: hf.H, h: prepareHessian(hessianToHf(hf.H, nIn, p.colPerm), nIn, { damp: opts.damp, groupSize: opts.descAct ? 1 : G, actOrder: opts.descAct }) };
+          }
+          const W = await hfValues(r, g, p);
+          parts = packGptq(gptqIntRows(W, nOut, prepared.h, { bits, groupSize: groupSize === -1 ? nIn : groupSize, block: opts.block }), nOut, nIn, bits);
+          await checkpoint.save(name, file, concatGptq(parts));
+        }
+        // the stream goes on with what the loaders reconstruct, so a resumed run equals an uninterrupted one
+        const intended = unpackGptq(parts, nOut, nIn, bits);
+        opts.onSolved?.(name, intended);
+        cal.quantizedRows(g.name, g.ne, 0, toGgufLayout(intended, nIn, p));
+        solved.add(name);
+      }
+      ok = true;
+    } finally {
+      cal.close();
+      if (!ok) log(`gptq: finished linears are kept in ${checkpoint.dir}; the same command resumes from them`);
+    }
+    log(`gptq: ${solved.size} linears solved on ${cal.tokens} tokens (${cal.windowCount} windows)`);
+
     const tensors: OutTensor[] = [];
     const quantized: string[] = [];
     const keptLinears: string[] = [];
@@ -114,23 +190,19 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
         tensors.push({ name, dtype: info.dtype, shape: [...info.shape], bytes: info.byteLength, from: { copy: name } });
         continue;
       }
-      const hessian = cal.byWeight.get(g.name);
       const [nOut, nIn] = p.srcShape as [number, number];
-      if (hessian && p.srcShape.length === 2 && name.endsWith('.weight') && hessian.nIn === nIn) {
-        if (gptqFits(nOut, nIn, bits, groupSize)) {
-          const m = name.slice(0, -'.weight'.length);
-          const pf = 32 / bits, nGroups = groupSize === -1 ? 1 : nIn / groupSize;
-          const parts = [
-            ['qweight', 'I32', [nIn / pf, nOut]], ['qzeros', 'I32', [nGroups, nOut / pf]],
-            ['scales', 'F16', [nGroups, nOut]], ['g_idx', 'I32', [nIn]],
-          ] as const;
-          for (const [part, dtype, shape] of parts) {
-            tensors.push({ name: `${m}.${part}`, dtype, shape: [...shape], bytes: shape.reduce((a, b) => a * b, SAFETENSORS_DTYPES[dtype].bytes), from: { quant: g, plan: p, hessian, part } });
-          }
-          quantized.push(m);
-          continue;
+      if (solved.has(name)) {
+        const m = name.slice(0, -'.weight'.length);
+        const pf = 32 / bits, nGroups = groupsOf(nIn);
+        const parts = [
+          ['qweight', 'I32', [nIn / pf, nOut]], ['qzeros', 'I32', [nGroups, nOut / pf]],
+          ['scales', 'F16', [nGroups, nOut]], ['g_idx', 'I32', [nIn]],
+        ] as const;
+        for (const [part, dtype, shape] of parts) {
+          tensors.push({ name: `${m}.${part}`, dtype, shape: [...shape], bytes: shape.reduce((a, b) => a * b, SAFETENSORS_DTYPES[dtype].bytes), from: { quant: g, plan: p, part } });
         }
-        log(`notice: ${name} [${nOut}, ${nIn}] does not fit ${bits}-bit groups of ${groupSize}: kept in float`);
+        quantized.push(m);
+        continue;
       }
       const dtype: FloatType = (FLOAT as readonly string[]).includes(g.type) ? (g.type as FloatType) : 'F16';
       const shape = [...p.srcShape];
@@ -146,22 +218,13 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
     if (quantized.length === 0) throw new QtkError(`${opts.input}: no linear fits ${bits}-bit groups of ${groupSize}. Pass a smaller --group-size (32 or -1).`, { file: opts.input });
 
     const progress = createProgress({ title: 'gptq export', total: tensors.length, kind: 'count', unit: 'tensors' });
-    let prepared: { key: string; h: PreparedHessian } | undefined;
-    let packed: { name: string; parts: ReturnType<typeof packGptq> } | undefined;
-    const quantParts = async (g: GgufTensorInfo, p: PlannedTensor, hf: HessianFile): Promise<ReturnType<typeof packGptq>> => {
+    let packed: { name: string; parts: GptqTensors } | undefined;
+    const quantParts = async (g: GgufTensorInfo, p: PlannedTensor): Promise<GptqTensors> => {
       if (packed?.name === g.name) return packed.parts;
       const [nOut, nIn] = p.srcShape as [number, number];
-      const G = groupSize === -1 ? nIn : groupSize;
-      const key = `${hf.file}`;
-      if (prepared?.key !== key) {
-        const H = hessianToHf(await readHessian(hf), nIn, p.colPerm);
-        // desc_act: columns by decreasing diag(H), groups formed along that order (g_idx records them)
-        prepared = { key, h: prepareHessian(H, nIn, { damp: opts.damp, groupSize: opts.descAct ? 1 : G, actOrder: opts.descAct }) };
-      }
-      const W = await hfValues(r!, g, p);
-      const solved = gptqIntRows(W, nOut, prepared.h, { bits, groupSize: G, block: opts.block });
-      opts.onSolved?.(p.hfName, solved.dequantized);
-      packed = { name: g.name, parts: packGptq(solved, nOut, nIn, bits) };
+      const saved = await checkpoint.load(p.hfName, `${g.name}.gptq${bits}`, gptqBytes(nOut, nIn, bits, groupsOf(nIn)));
+      if (!saved) throw new QtkError(`${checkpoint.dir}: the solved ${p.hfName} went missing during the export. Run the command again.`, { file: checkpoint.dir });
+      packed = { name: g.name, parts: splitGptq(saved, nOut, nIn, bits, groupsOf(nIn)) };
       return packed.parts;
     };
     // both are open here (the calibration above read them); the callback cannot see that narrowing
@@ -174,7 +237,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
           const f = t.from;
           if ('copy' in f) return original.read(f.copy);
           if ('float' in f) return encodeFromF32(await hfValues(reader, f.float, f.plan), t.dtype as FloatType);
-          const parts = await quantParts(f.quant, f.plan, f.hessian);
+          const parts = await quantParts(f.quant, f.plan);
           return { qweight: parts.qweight, qzeros: parts.qzeros, scales: parts.scales, g_idx: parts.gIdx }[f.part].bytes;
         },
         onWritten: (t) => progress.tick(1, t.name),
@@ -197,6 +260,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
     }
     if (opts.overwrite) await fs.rm(out, { recursive: true, force: true });
     await fs.rename(tmp, out);
+    if (!opts.keepCheckpoint) await checkpoint.remove();
     return { files, quantized, kept: tensors.length - 4 * quantized.length, bytes: total, calibTokens: cal.tokens };
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -212,7 +276,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
 export function gptqConfig(bits: number, groupSize: number, descAct: boolean, damp: number, kept: readonly string[], towers: readonly string[] = []): Record<string, unknown> {
   const c: Record<string, unknown> = {
     quant_method: 'gptq', bits, group_size: groupSize, desc_act: descAct, sym: false, checkpoint_format: 'gptq',
-    damp_percent: damp, true_sequential: false, static_groups: false, lm_head: false,
+    damp_percent: damp, true_sequential: true, static_groups: false, lm_head: false,
   };
   // loaders name modules with their own prefixes (vLLM maps model.language_model. → language_model.model.),
   // so each rule matches the name's tail from `layers.` on, or a whole copied tower

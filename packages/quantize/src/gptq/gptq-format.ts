@@ -5,7 +5,7 @@
 //   scales  f16   [groups, out]
 //   g_idx   int32 [in]                   — group of each input column
 // and value = scale[g_idx[i], o] · (q[i, o] − (stored_zero[g_idx[i], o] + 1)).
-import { f32ToF16Bits } from '@qtk/core';
+import { f16BitsToF32, f32ToF16Bits } from '@qtk/core';
 import type { IntSolveResult } from './int-solver.js';
 
 export const GPTQ_FORMAT = {
@@ -52,5 +52,53 @@ export function packGptq(r: IntSolveResult, out: number, inp: number, bits: numb
     qzeros: { shape: [nGroups, out / pf], bytes: bytes(qz) },
     scales: { shape: [nGroups, out], bytes: bytes(sc) },
     gIdx: { shape: [inp], bytes: bytes(Int32Array.from(r.gIdx)) },
+  };
+}
+
+/** The weights a loader reconstructs from the four tensors: [out, in] row-major, scale·(q − (stored zero + 1)). */
+export function unpackGptq(t: GptqTensors, out: number, inp: number, bits: number): Float32Array {
+  const pf = 32 / bits, mask = (1 << bits) - 1;
+  const u32 = (b: Uint8Array) => new Uint32Array(b.slice().buffer);
+  const qw = u32(t.qweight.bytes), qz = u32(t.qzeros.bytes), gIdx = new Int32Array(t.gIdx.bytes.slice().buffer);
+  const sc = new Uint16Array(t.scales.bytes.slice().buffer);
+  const w = new Float32Array(out * inp);
+  for (let i = 0; i < inp; i++) {
+    const g = gIdx[i]!, shift = bits * (i % pf), qRow = Math.floor(i / pf) * out;
+    for (let o = 0; o < out; o++) {
+      const q = (qw[qRow + o]! >>> shift) & mask;
+      const z = ((qz[g * (out / pf) + Math.floor(o / pf)]! >>> (bits * (o % pf))) & mask) + GPTQ_FORMAT.zeroOffset;
+      w[o * inp + i] = f16BitsToF32(sc[g * out + o]!) * (q - z);
+    }
+  }
+  return w;
+}
+
+/** The four tensors as one byte string (qweight, qzeros, scales, g_idx), for a checkpoint file. */
+export function concatGptq(t: GptqTensors): Uint8Array {
+  const parts = [t.qweight.bytes, t.qzeros.bytes, t.scales.bytes, t.gIdx.bytes];
+  const all = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) { all.set(p, o); o += p.byteLength; }
+  return all;
+}
+
+/** Bytes of the four tensors of an `out` × `inp` linear. */
+export function gptqBytes(out: number, inp: number, bits: number, groups: number): number {
+  const pf = 32 / bits;
+  return 4 * (inp / pf) * out + 4 * groups * (out / pf) + 2 * groups * out + 4 * inp;
+}
+
+/** concatGptq's inverse. */
+export function splitGptq(all: Uint8Array, out: number, inp: number, bits: number, groups: number): GptqTensors {
+  const pf = 32 / bits;
+  const sizes = [4 * (inp / pf) * out, 4 * groups * (out / pf), 2 * groups * out, 4 * inp];
+  const at: Uint8Array[] = [];
+  let o = 0;
+  for (const s of sizes) { at.push(all.subarray(o, o + s)); o += s; }
+  return {
+    qweight: { shape: [inp / pf, out], bytes: at[0]! },
+    qzeros: { shape: [groups, out / pf], bytes: at[1]! },
+    scales: { shape: [groups, out], bytes: at[2]! },
+    gIdx: { shape: [inp], bytes: at[3]! },
   };
 }
