@@ -17,7 +17,7 @@
 // Usage: node bench/decode-loop.mjs [model.gguf] [--threads 2] [--tokens 64] [--rounds 3]
 // llama-server: LLAMA_SERVER=path, default ~/.cache/qtk-anchors/build/bin/llama-server (see bench/serve.mjs).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, promises as fs } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,10 +206,11 @@ if (args[0] === '--child') {
   process.exit(0);
 }
 
-const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-decode-'));
 const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 let modelPath = positional[0] ? path.resolve(positional[0]) : undefined;
 const modelLabel = modelPath ? path.basename(modelPath) : 'qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocab)';
+const tmp = modelPath ? undefined : await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-decode-'));
+process.on('exit', () => tmp && rmSync(tmp, { recursive: true, force: true }));
 if (!modelPath) {
   const { generateFixture } = await importTs(path.join(root, 'packages/fixtures/src/index.ts'));
   const { convertCheckpoint } = await importTs(path.join(root, 'packages/convert/src/index.ts'));
@@ -236,7 +237,6 @@ for (let r = 0; r < rounds; r++) {
     runs.get(name).push(await child(name));
   }
 }
-await fs.rm(tmp, { recursive: true, force: true });
 const reference = runs.get('node-llama-cpp')[0].first.join(',');
 for (const [name, list] of runs) {
   for (const x of list) if (x.first.join(',') !== reference) throw new Error(`${name} generated ${x.first} where node-llama-cpp generated ${reference}: the paths do not decode the same model`);
