@@ -1,0 +1,68 @@
+// libllama driven from the JS thread decodes the same model node-llama-cpp does: greedy tokens equal,
+// and sequences packed into one decode per step give what they give one at a time.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
+import { LlamaDirect } from '../src/llama/direct.js';
+import { DecodeScheduler } from '../src/llama/scheduler.js';
+import { SamplerChain } from '../src/llama/sampler.js';
+import { DEFAULT_SAMPLING } from '../src/generate.js';
+import { buildTinyModel, type TinyModel } from './tiny-model.js';
+
+const TOKENS = 16;
+const GREEDY = { ...DEFAULT_SAMPLING, temperature: 0 };
+const prompts = ['The river', 'Once upon a time in a small town', 'def add(a, b):', 'Count: 1, 2, 3,'];
+
+let tiny: TinyModel;
+let direct: LlamaDirect;
+let scheduler: DecodeScheduler;
+let tokenized: number[][];
+
+beforeAll(async () => {
+  tiny = await buildTinyModel('qwen3_5');
+  direct = LlamaDirect.load({ model: tiny.gguf, contextSize: 128, sequences: 4, threads: 1, batchSize: 128, loras: [] });
+  scheduler = new DecodeScheduler(direct);
+  tokenized = prompts.map((p) => direct.tokenize(p));
+});
+
+afterAll(async () => {
+  scheduler?.dispose();
+  direct?.dispose();
+  await tiny?.cleanup();
+});
+
+async function greedy(id: number, prompt: readonly number[]): Promise<number[]> {
+  const run = scheduler.open(id, prompt, SamplerChain.create(direct, GREEDY, undefined, prompt), false);
+  const out: number[] = [];
+  try {
+    while (out.length < TOKENS) out.push((await run.next()).token);
+  } finally {
+    run.close();
+  }
+  return out;
+}
+
+describe('LlamaDirect', () => {
+  it('generates the greedy tokens node-llama-cpp generates', async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath: tiny.gguf });
+    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+    const expected: number[] = [];
+    for await (const t of context.getSequence().evaluate(tokenized[1]! as Token[], { temperature: 0 })) {
+      expected.push(t);
+      if (expected.length >= TOKENS) break;
+    }
+    await context.dispose();
+    await model.dispose();
+    expect(expected).toHaveLength(TOKENS);
+    expect(await greedy(0, tokenized[1]!)).toEqual(expected);
+  });
+
+  it('gives 4 concurrent greedy runs the tokens of 4 sequential ones, in packed decodes', async () => {
+    const sequential: number[][] = [];
+    for (const p of tokenized) sequential.push(await greedy(0, p));
+    const before = { ...scheduler.stats };
+    const concurrent = await Promise.all(tokenized.map((p, i) => greedy(i, p)));
+    const calls = scheduler.stats.calls - before.calls;
+    expect({ concurrent, packed: calls <= TOKENS + 1 }).toEqual({ concurrent: sequential, packed: true });
+  });
+});
