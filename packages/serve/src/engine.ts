@@ -1,11 +1,15 @@
-// The model side of the server: one node-llama-cpp model, one context with --parallel sequences,
-// the LoRA adapters loaded on it, and the slot pool that hands out sequences.
+// The model side of the server: libllama's model and one context with --parallel sequences decoded
+// from the JS thread (llama/), the LoRA adapters loaded on it, and the slot pool that hands out
+// sequences. node-llama-cpp's model gives the tokenizer, the GGUF metadata and the grammars; its
+// weights are the same mmapped file, so they cost no second copy.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { QtkError, fileError } from '@qtk/core';
 import type { LoraSpec, ServeOptions } from './options.js';
-import { BatchScheduler } from './batching.js';
+import { LlamaDirect } from './llama/direct.js';
+import { DecodeScheduler } from './llama/scheduler.js';
+import type { Decoder } from './generate.js';
 import { SlotPool, type Slot } from './slots.js';
 
 export interface Adapter {
@@ -15,20 +19,18 @@ export interface Adapter {
   scale: number;
 }
 
-/** node-llama-cpp 3.21.1 sets adapters only at context creation in its public API; this internal
- *  method wraps llama_set_adapters_lora, which llama-server also calls between batches. */
-type ContextWithLoras = LlamaContext & { _setLoras(loras: { filePath: string; scale?: number }[]): Promise<void> };
+/** Most tokens in one llama_decode (prompt chunks and one token per generating sequence). */
+const BATCH_SIZE = 512;
 
 export class Engine {
   private constructor(
     readonly llama: Llama,
     readonly model: LlamaModel,
-    readonly context: LlamaContext,
-    readonly sequences: LlamaContextSequence[],
+    readonly direct: LlamaDirect,
     readonly adapters: Adapter[],
     readonly modelId: string,
     readonly pool: SlotPool,
-    readonly batching: BatchScheduler,
+    readonly batching: DecodeScheduler,
   ) {}
 
   static async load(opts: ServeOptions): Promise<Engine> {
@@ -40,7 +42,9 @@ export class Engine {
     }
     const parallel = opts.parallel ?? 1;
     if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new QtkError(`--parallel ${parallel}: expected an integer from 1 to 64. Pick how many requests run at once.`);
-    const llama = await getLlama({ gpu: opts.gpu ?? 'auto', build: 'never', logLevel: LlamaLogLevel.error });
+    // Decoding runs in the CPU build of libllama; node-llama-cpp loads the same build (two ggml builds in one
+    // process would each register their backends), so --gpu does not apply yet.
+    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     let model: LlamaModel;
     try {
       model = await llama.loadModel({ modelPath: opts.model });
@@ -50,50 +54,38 @@ export class Engine {
     }
     const contextSize = opts.ctx ?? Math.min(4096, model.trainContextSize);
     if (!Number.isInteger(contextSize) || contextSize < 16) throw new QtkError(`--ctx ${contextSize}: expected an integer of at least 16 tokens per sequence.`);
-    const batching = new BatchScheduler();
-    let context: LlamaContext;
+    const threads = opts.threads ?? llama.cpuMathCores;
+    let direct: LlamaDirect;
     try {
-      context = await model.createContext({
-        sequences: parallel,
-        contextSize,
-        threads: opts.threads,
-        batching: batching.options(),
-        lora: loras.length > 0 ? { adapters: loras.map((l) => ({ filePath: l.path, scale: l.scale })) } : undefined,
-      });
+      direct = LlamaDirect.load({ model: opts.model, contextSize, sequences: parallel, threads, batchSize: Math.min(BATCH_SIZE, contextSize * parallel), loras: loras.map((l) => l.path) });
     } catch (err) {
       await model.dispose();
       await llama.dispose();
-      const culprit = loras.length > 0 ? loras.map((l) => l.path).join(', ') : opts.model;
-      throw fileError(culprit, `could not create a context of ${contextSize} tokens × ${parallel} sequences (${(err as Error).message})`, 'Check that each adapter was trained for this model, or lower --ctx/--parallel', err);
+      throw err;
     }
-    try {
-      batching.attach(context);
-    } catch (err) {
-      await context.dispose();
-      await model.dispose();
-      await llama.dispose();
-      throw new QtkError((err as Error).message);
-    }
-    // Recurrent/hybrid models cannot cut their state back to a shorter prefix: generate() checkpoints the
-    // state at the end of each prompt, as llama-server does (it keeps up to 32, --ctx-checkpoints; 8 bound the RAM here).
-    const sequences = Array.from({ length: parallel }, () => context.getSequence({ checkpoints: { max: 8 } }));
     const adapters = loras.map((l, id) => ({ id, path: l.path, scale: l.scale }));
     const modelId = opts.alias ?? basename(opts.model).replace(/\.gguf$/i, '');
     const queue = opts.queue ?? 4 * parallel;
-    const ctxWithLoras = context as ContextWithLoras;
-    if (adapters.length > 0 && typeof ctxWithLoras._setLoras !== 'function') {
-      throw new QtkError('This node-llama-cpp build cannot change LoRA scales at run time (no LlamaContext._setLoras). Install node-llama-cpp 3.21.1 as qtk pins it.');
+    const batching = new DecodeScheduler(direct);
+    try {
+      if (adapters.length > 0) direct.setLoraScales(adapters.map((a) => a.scale));
+    } catch (err) {
+      batching.dispose();
+      direct.dispose();
+      await model.dispose();
+      await llama.dispose();
+      throw err;
     }
     const pool = new SlotPool(parallel, queue, adapters.map((a) => a.scale), async (scales) => {
       // Only called while no sequence is busy: cached prompts were computed with other weights, drop them.
-      await ctxWithLoras._setLoras(adapters.map((a, i) => ({ filePath: a.path, scale: scales[i] ?? 0 })));
-      await Promise.all(sequences.map((s) => s.clearHistory()));
+      direct.setLoraScales(scales);
+      batching.clearAll();
     });
-    return new Engine(llama, model, context, sequences, adapters, modelId, pool, batching);
+    return new Engine(llama, model, direct, adapters, modelId, pool, batching);
   }
 
   get contextSize(): number {
-    return this.sequences[0]!.contextSize;
+    return this.direct.options.contextSize;
   }
 
   /** Rows of the token embedding: the token ids the model accepts. */
@@ -113,20 +105,16 @@ export class Engine {
    *  under a tenth of the prompt (a shared template header) does not count, so unrelated requests take the
    *  lowest free sequence. */
   sharedPrefix(index: number, prompt: readonly number[]): number {
-    const held = this.sequences[index]!.contextTokens;
+    const held = this.batching.held(index);
     const n = Math.min(held.length, prompt.length);
     let i = 0;
     while (i < n && held[i] === prompt[i]) i++;
     return i * 10 >= prompt.length ? i : 0;
   }
 
-  /** Tokens the sequence of `slot` has sent to llama_decode since start. */
-  evaluatedTokens(slot: Slot): number {
-    return this.batching.evaluated((this.sequences[slot.index] as LlamaContextSequence & { _sequenceId: number })._sequenceId);
-  }
-
-  sequence(slot: Slot): LlamaContextSequence {
-    return this.sequences[slot.index]!;
+  /** What generate() needs to run on the sequence of `slot`. */
+  decoder(slot: Slot): Decoder {
+    return { direct: this.direct, scheduler: this.batching, sequence: slot.index };
   }
 
   /** Scales for one request: llama-server semantics, adapters a request does not name run at 0. */
@@ -138,7 +126,8 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    this.batching.dispose();
+    this.direct.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }

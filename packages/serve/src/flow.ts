@@ -25,14 +25,7 @@ export async function runGeneration(ctx: ServerContext, reply: FastifyReply, spe
   try {
     slot = await engine.pool.acquire(spec.scales, sig.signal, (i) => engine.sharedPrefix(i, spec.prompt));
     spec.onStart?.();
-    engine.batching.begin();
-    let result: GenerateResult;
-    try {
-      const s = slot;
-      result = await generate(engine.model, engine.sequence(s), { ...spec, signal: sig.signal, evaluatedTokens: () => engine.evaluatedTokens(s) });
-    } finally {
-      engine.batching.end();
-    }
+    const result = await generate(engine.decoder(slot), { ...spec, signal: sig.signal });
     metrics.generation({
       promptTokens: result.promptTokens,
       cachedTokens: result.cachedTokens,

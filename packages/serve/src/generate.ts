@@ -1,7 +1,11 @@
 // The token loop on one sequence: reuse the cached prompt prefix, sample with the request's
 // settings, stop on EOG / stop strings / max tokens / abort, and stream text that can no longer
-// turn out to be part of a stop string.
-import { LlamaGrammarEvaluationState, TokenBias, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
+// turn out to be part of a stop string. Decoding and sampling happen in libllama (llama/), one
+// packed llama_decode per step for all sequences.
+import type { LlamaGrammar, Token } from 'node-llama-cpp';
+import type { LlamaDirect } from './llama/direct.js';
+import type { DecodeScheduler } from './llama/scheduler.js';
+import { SamplerChain } from './llama/sampler.js';
 
 export interface Sampling {
   temperature: number;
@@ -36,9 +40,6 @@ export interface GenerateRequest {
   /** Number of alternatives per position; undefined = no logprobs. */
   logprobs?: number;
   signal: AbortSignal;
-  /** Tokens this sequence has sent to llama_decode so far (a counter): gives the prompt tokens truly reused,
-   *  since on recurrent models a shortened history is re-evaluated from the start. */
-  evaluatedTokens?: () => number;
   /** Text that is final (not a possible stop-string prefix), in order. */
   onText?: (delta: string, logprobs: TokenLogprob[]) => void;
 }
@@ -82,55 +83,50 @@ export function partialStopLength(text: string, stops: readonly string[]): numbe
   return best;
 }
 
-function tokenText(model: LlamaModel, t: Token): string {
-  return model.detokenize([t], true);
+function logprobOf(logit: number, logSum: number): number {
+  return Number.isFinite(logit) ? logit - logSum : -9999;
 }
 
-function logprobOf(p: number): number {
-  return p > 0 ? Math.log(p) : -9999;
+/** log Σ exp(logits), and the `n` most likely ids in descending order. */
+function softmaxTop(logits: Float32Array, n: number): { logSum: number; top: number[] } {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const top: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (top.length === n && v <= logits[top[n - 1]!]!) continue;
+    let j = top.length < n ? top.length : n - 1;
+    while (j > 0 && logits[top[j - 1]!]! < v) j--;
+    top.splice(j, 0, i);
+    if (top.length > n) top.pop();
+  }
+  return { logSum: max + Math.log(sum), top };
 }
 
-export async function generate(model: LlamaModel, seq: LlamaContextSequence, req: GenerateRequest): Promise<GenerateResult> {
+export interface Decoder {
+  direct: LlamaDirect;
+  scheduler: DecodeScheduler;
+  /** The sequence the request runs on. */
+  sequence: number;
+}
+
+export async function generate(dec: Decoder, req: GenerateRequest): Promise<GenerateResult> {
   const t0 = performance.now();
   const { prompt } = req;
-  const evaluatedAtStart = req.evaluatedTokens?.();
-  // Keep the common prefix in the KV cache; always evaluate at least the last prompt token.
-  await seq.adaptStateToTokens(prompt, false);
-  if (seq.nextTokenIndex >= prompt.length) await seq.eraseContextTokenRanges([{ start: prompt.length - 1, end: seq.nextTokenIndex }]);
-  let cachedTokens = seq.nextTokenIndex;
-  const s = req.sampling;
-  const penalize = s.presencePenalty !== 0 || s.frequencyPenalty !== 0 || s.repeatPenalty !== 1;
-  const generated: Token[] = [];
-  const repeatPenalty = penalize
-    ? {
-        punishTokens: () => [...prompt, ...generated].slice(-s.repeatLastN),
-        maxPunishTokens: s.repeatLastN,
-        penalty: s.repeatPenalty,
-        presencePenalty: s.presencePenalty,
-        frequencyPenalty: s.frequencyPenalty,
-      }
-    : undefined;
-  const grammarEvaluationState = req.grammar ? new LlamaGrammarEvaluationState({ model, grammar: req.grammar }) : undefined;
-  let tokenBias: TokenBias | undefined;
-  if (s.logitBias && s.logitBias.size > 0) {
-    tokenBias = new TokenBias(model.tokenizer);
-    for (const [t, b] of s.logitBias) tokenBias.set(t as Token, b <= -100 ? 'never' : { logit: b });
-  }
+  const { direct } = dec;
+  const grammar = req.grammar ? { gbnf: req.grammar.grammar, root: req.grammar.rootRuleName } : undefined;
+  const sampler = SamplerChain.create(direct, req.sampling, grammar, prompt);
   const wantProbs = req.logprobs !== undefined;
-  const iterator = seq.evaluateWithMetadata(prompt.slice(cachedTokens), { probabilities: wantProbs }, {
-    temperature: s.temperature,
-    topK: s.topK,
-    topP: s.topP,
-    minP: s.minP,
-    seed: s.seed,
-    repeatPenalty,
-    grammarEvaluationState,
-    tokenBias,
-  });
+  const run = dec.scheduler.open(dec.sequence, prompt, sampler, wantProbs);
+  const cachedTokens = run.cachedTokens;
+  const generated: Token[] = [];
+  const utf8 = new TextDecoder('utf-8');
+  const pieceText = (t: number): string => utf8Piece(direct.piece(t, true));
 
   let text = '';
   let emitted = 0;
-  let pending: Token[] = [];
   const logprobs: TokenLogprob[] = [];
   let pendingLogprobs: TokenLogprob[] = [];
   // Logprobs of text held back (possible stop-string prefix) travel with the chunk that finally sends it.
@@ -140,69 +136,70 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
   const maxStop = req.stop.reduce((m, x) => Math.max(m, x.length), 0);
   let stopped = false;
 
-  if (req.maxTokens <= 0) finishReason = 'length';
-  else {
-    for await (const out of iterator) {
-      if (req.signal.aborted) {
-        finishReason = 'aborted';
-        break;
-      }
-      if (firstAt === undefined) {
-        firstAt = performance.now();
-        if (evaluatedAtStart !== undefined) cachedTokens = Math.max(0, prompt.length - (req.evaluatedTokens!() - evaluatedAtStart));
-        // The state now ends at the prompt: a follow-up turn that shares the prompt restarts from here.
-        if (seq.needsCheckpoints) await seq.takeCheckpoint();
-      }
-      const token = out.token as Token;
-      generated.push(token);
-      if (wantProbs) {
-        const probs = (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map<Token, number>();
-        const text1 = tokenText(model, token);
-        const top: TokenLogprob['top'] = [];
-        for (const [t, p] of probs) {
-          if (top.length >= (req.logprobs ?? 0)) break;
-          const tt = tokenText(model, t);
-          top.push({ id: t, token: tt, logprob: logprobOf(p), bytes: [...Buffer.from(tt, 'utf8')] });
+  try {
+    if (req.maxTokens <= 0) finishReason = 'length';
+    else {
+      for (;;) {
+        if (req.signal.aborted) {
+          finishReason = 'aborted';
+          break;
         }
-        pendingLogprobs.push({ id: token, token: text1, logprob: logprobOf(probs.get(token) ?? 0), bytes: [...Buffer.from(text1, 'utf8')], top });
-      }
-      pending.push(token);
-      const piece = model.detokenize(pending, false, generated.slice(Math.max(0, generated.length - pending.length - 8), generated.length - pending.length));
-      // An incomplete UTF-8 sequence shows as U+FFFD: wait for the next token.
-      if (!piece.endsWith('\uFFFD') || pending.length >= 4) {
-        const searchFrom = Math.max(0, text.length - maxStop);
-        text += piece;
-        pending = [];
-        logprobs.push(...pendingLogprobs);
-        unsentLogprobs.push(...pendingLogprobs);
-        pendingLogprobs = [];
-        if (maxStop > 0) {
-          let cut = -1;
-          for (const st of req.stop) {
-            const i = text.indexOf(st, searchFrom);
-            if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+        const out = await run.next();
+        firstAt ??= performance.now();
+        if (req.signal.aborted) {
+          finishReason = 'aborted';
+          break;
+        }
+        const token = out.token as Token;
+        if (direct.isEog(token)) break;
+        generated.push(token);
+        if (wantProbs && out.logits) {
+          const { logSum, top: ids } = softmaxTop(out.logits, Math.max(1, req.logprobs ?? 0));
+          const text1 = pieceText(token);
+          const top = ids.slice(0, req.logprobs ?? 0).map((t) => {
+            const tt = pieceText(t);
+            return { id: t, token: tt, logprob: logprobOf(out.logits![t]!, logSum), bytes: [...direct.piece(t, true)] };
+          });
+          pendingLogprobs.push({ id: token, token: text1, logprob: logprobOf(out.logits[token]!, logSum), bytes: [...direct.piece(token, true)], top });
+        }
+        // An incomplete UTF-8 sequence stays in the decoder until the next token completes it.
+        const piece = utf8.decode(direct.piece(token, false), { stream: true });
+        if (piece.length > 0) {
+          const searchFrom = Math.max(0, text.length - maxStop);
+          text += piece;
+          logprobs.push(...pendingLogprobs);
+          unsentLogprobs.push(...pendingLogprobs);
+          pendingLogprobs = [];
+          if (maxStop > 0) {
+            let cut = -1;
+            for (const st of req.stop) {
+              const i = text.indexOf(st, searchFrom);
+              if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+            }
+            if (cut >= 0) {
+              text = text.slice(0, cut);
+              stopped = true;
+            }
           }
-          if (cut >= 0) {
-            text = text.slice(0, cut);
-            stopped = true;
+          const safeEnd = stopped ? text.length : text.length - partialStopLength(text, req.stop);
+          if (safeEnd > emitted) {
+            req.onText?.(text.slice(emitted, safeEnd), unsentLogprobs);
+            unsentLogprobs = [];
+            emitted = safeEnd;
           }
+          if (stopped) break;
         }
-        const safeEnd = stopped ? text.length : text.length - partialStopLength(text, req.stop);
-        if (safeEnd > emitted) {
-          req.onText?.(text.slice(emitted, safeEnd), unsentLogprobs);
-          unsentLogprobs = [];
-          emitted = safeEnd;
+        if (generated.length >= req.maxTokens) {
+          finishReason = 'length';
+          break;
         }
-        if (stopped) break;
-      }
-      if (generated.length >= req.maxTokens) {
-        finishReason = 'length';
-        break;
       }
     }
+  } finally {
+    run.close();
   }
   if (!stopped && finishReason !== 'aborted') {
-    if (pending.length > 0) text += model.detokenize(pending, false, generated.slice(0, generated.length - pending.length).slice(-8));
+    text += utf8.decode();
     logprobs.push(...pendingLogprobs);
     unsentLogprobs.push(...pendingLogprobs);
     if (text.length > emitted) req.onText?.(text.slice(emitted), unsentLogprobs);
@@ -221,4 +218,9 @@ export async function generate(model: LlamaModel, seq: LlamaContextSequence, req
     predictSeconds: (end - promptEnd) / 1000,
     firstTokenSeconds: firstAt === undefined ? undefined : (firstAt - t0) / 1000,
   };
+}
+
+const pieceDecoder = new TextDecoder('utf-8');
+function utf8Piece(bytes: Uint8Array): string {
+  return pieceDecoder.decode(bytes);
 }

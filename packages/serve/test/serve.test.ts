@@ -128,7 +128,12 @@ describe('qtk serve with the openai client', () => {
     await ctx.dispose();
     const [bestToken, bestP] = probs.entries().next().value!;
     expect(lp.tokens![0]).toBe(m.detokenize([bestToken], true));
-    expect(lp.token_logprobs![0]!).toBeCloseTo(Math.log(bestP), 4);
+    // node-llama-cpp normalizes in float32 over the ~152k-token vocabulary (off by ~1e-4); ratios of
+    // probabilities do not depend on the normalization and hold to float32 rounding.
+    expect(lp.token_logprobs![0]!).toBeCloseTo(Math.log(bestP), 3);
+    const served = Object.values(lp.top_logprobs![0]!).sort((a, b) => b - a);
+    const oracle = [...probs.values()].slice(0, 3).map((p) => Math.log(p));
+    expect(served.map((l) => l - served[0]!)).toEqual(oracle.map((l) => expect.closeTo(l - oracle[0]!, 4)));
 
     const chat = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 2 });
     const content = chat.choices[0]!.logprobs!.content!;

@@ -19,6 +19,10 @@ export interface DirectOptions {
 const THREADPOOL_PARAMS_BYTES = 528;
 /** ggml's default polling level (0..100): compute threads spin briefly before sleeping. */
 const THREADPOOL_POLL = 50;
+/** enum llama_flash_attn_type */
+const FLASH_ATTN_AUTO = -1;
+const threadpoolNew = koffi.proto('void *qtk_serve_threadpool_new(void *params)');
+const threadpoolFree = koffi.proto('void qtk_serve_threadpool_free(void *tp)');
 
 export class LlamaDirect {
   readonly nVocab: number;
@@ -26,6 +30,7 @@ export class LlamaDirect {
   /** Recurrent or hybrid: the state cannot be cut back to a shorter prefix. */
   readonly recurrent: boolean;
   private readonly pieces = new Map<number, Buffer>();
+  private readonly specialPieces = new Map<number, Buffer>();
   private readonly pieceBuf = Buffer.alloc(256);
   private disposed = false;
 
@@ -61,8 +66,8 @@ export class LlamaDirect {
       if (!a) fail(fileError(p, 'llama.cpp could not load this LoRA adapter', 'Check that it was converted for this model (llama.cpp\'s convert_lora_to_gguf.py writes one from a PEFT adapter)'));
       adapters.push(a);
     }
-    // node-llama-cpp's context settings: flash attention off, one physical batch = the logical batch,
-    // one KV stream per sequence
+    // node-llama-cpp's and llama-server's context settings: flash attention where the backend has it
+    // (LLAMA_FLASH_ATTN_TYPE_AUTO), one physical batch = the logical batch, one KV stream per sequence
     const cp = Object.assign(f.contextDefaults() as Record<string, unknown>, {
       n_ctx: opts.contextSize * opts.sequences,
       n_batch: opts.batchSize,
@@ -70,7 +75,7 @@ export class LlamaDirect {
       n_seq_max: opts.sequences,
       n_threads: opts.threads,
       n_threads_batch: opts.threads,
-      flash_attn_type: 0,
+      flash_attn_type: FLASH_ATTN_AUTO,
       no_perf: true,
     });
     const ctx = quietly(f, () => f.initFromModel(model, cp));
@@ -89,23 +94,24 @@ export class LlamaDirect {
     const params = Buffer.alloc(THREADPOOL_PARAMS_BYTES);
     params.writeInt32LE(opts.threads, 512);
     params.writeUInt32LE(THREADPOOL_POLL, 520);
-    const tp = koffi.call(newPool, koffi.proto('void *qtk_serve_tp_new(void *params)'), params);
-    const tpFree = (p: unknown): void => void koffi.call(freePool, koffi.proto('void qtk_serve_tp_free(void *tp)'), p);
+    const tp = koffi.call(newPool, threadpoolNew, params);
+    const tpFree = (p: unknown): void => void koffi.call(freePool, threadpoolFree, p);
     quietly(f, () => f.attachThreadpool(ctx, tp, null));
     return new LlamaDirect(f, model, ctx, f.memory(ctx), tp, tpFree, adapters, opts);
   }
 
-  /** Bytes of one token's text (special tokens written out), cached. */
-  piece(token: number): Buffer {
-    let p = this.pieces.get(token);
+  /** Bytes of one token's text, cached; `special`: control tokens written out (otherwise empty). */
+  piece(token: number, special: boolean): Buffer {
+    const cache = special ? this.specialPieces : this.pieces;
+    let p = cache.get(token);
     if (p) return p;
-    let n = this.f.tokenToPiece(this.vocab, token, this.pieceBuf, this.pieceBuf.length, 0, true) as number;
+    let n = this.f.tokenToPiece(this.vocab, token, this.pieceBuf, this.pieceBuf.length, 0, special) as number;
     if (n < 0) {
       const big = Buffer.alloc(-n);
-      n = this.f.tokenToPiece(this.vocab, token, big, big.length, 0, true) as number;
+      n = this.f.tokenToPiece(this.vocab, token, big, big.length, 0, special) as number;
       p = Buffer.from(big.subarray(0, n));
     } else p = Buffer.from(this.pieceBuf.subarray(0, n));
-    this.pieces.set(token, p);
+    cache.set(token, p);
     return p;
   }
 
