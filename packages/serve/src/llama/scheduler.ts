@@ -7,6 +7,11 @@
 // - A step waits for nothing: it runs from setImmediate, after every sequence answered by the last step
 //   has had its microtasks (text, stop strings, SSE writes) and asked for its next token.
 // - Each sequence samples right after the decode with its own libllama sampler chain.
+// - Recurrent and hybrid models cannot cut their state back to a shorter prefix (llama_memory_seq_rm
+//   refuses). As llama-server does, the recurrent part of the state is saved at the end of each prompt
+//   (llama_state_seq_get_data_ext with LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY: the attention KV stays, and
+//   is trimmed to the checkpoint's length after a restore); a follow-up prompt restarts from the longest
+//   checkpoint it extends, or from scratch.
 import { koffi } from '@qtk/engine';
 import type { LlamaDirect } from './direct.js';
 import type { SamplerChain } from './sampler.js';
@@ -24,6 +29,17 @@ export interface Sampled {
   logits?: Float32Array;
 }
 
+/** llama_state_seq_flags: only the state that cannot be trimmed (recurrent, SWA). */
+const STATE_PARTIAL_ONLY = 1;
+/** Checkpoints kept per sequence (llama-server keeps up to 32, --ctx-checkpoints; these bound the RAM). */
+const MAX_CHECKPOINTS = 8;
+
+interface Checkpoint {
+  /** Tokens of `held` the saved state covers. */
+  tokens: number;
+  data: Buffer;
+}
+
 interface Seq {
   /** Tokens whose state the context holds for this sequence, in order. */
   held: number[];
@@ -32,6 +48,7 @@ interface Seq {
   /** Tokens sent to llama_decode since start (re-evaluations included). */
   evaluated: number;
   run: SequenceRun | undefined;
+  checkpoints: Checkpoint[];
 }
 
 export class SequenceRun {
@@ -40,6 +57,8 @@ export class SequenceRun {
   private waiter: { resolve: (s: Sampled) => void; reject: (e: unknown) => void } | undefined;
   private last: number | undefined;
   closed = false;
+  /** Set once the prompt has been decoded (its first token sampled). */
+  promptDone = false;
 
   constructor(
     private readonly scheduler: DecodeScheduler,
@@ -97,7 +116,7 @@ export class DecodeScheduler {
     const f = direct.f;
     const { sequences, batchSize } = direct.options;
     this.batchSize = batchSize;
-    this.seqs = Array.from({ length: sequences }, () => ({ held: [], pending: [], evaluated: 0, run: undefined }));
+    this.seqs = Array.from({ length: sequences }, () => ({ held: [], pending: [], evaluated: 0, run: undefined, checkpoints: [] }));
     // llama_batch_init allocates every array; the JS side writes through views of that memory
     const b = f.batchInit(batchSize, 0, 1) as Record<string, unknown>;
     const view = <T>(ptr: unknown, bytes: number, Ctor: new (buf: ArrayBuffer) => T): T => new Ctor(koffiView(ptr, bytes));
@@ -134,23 +153,49 @@ export class DecodeScheduler {
     const limit = Math.min(s.held.length, prompt.length - 1);
     while (n < limit && s.held[n] === prompt[n]) n++;
     if (n < s.held.length) {
-      // recurrent state cannot be cut back: then the whole sequence goes (that never fails)
-      if (!(f.seqRm(this.direct.memory, id, n, -1) as boolean)) {
-        f.seqRm(this.direct.memory, id, -1, -1);
-        n = 0;
-      }
+      if (!(f.seqRm(this.direct.memory, id, n, -1) as boolean)) n = this.restore(id, n);
       s.held.length = n;
+      s.checkpoints = s.checkpoints.filter((c) => c.tokens <= n);
     }
     s.pending = prompt.slice(n);
     s.run = new SequenceRun(this, id, sampler, wantLogits, n);
     return s.run;
   }
 
+  /** Restores the longest checkpoint of sequence `id` that covers at most `n` tokens; returns the tokens
+   *  now held (0 when none fits: the whole sequence is dropped, which never fails). */
+  private restore(id: number, n: number): number {
+    const f = this.direct.f;
+    const s = this.seqs[id]!;
+    const best = s.checkpoints.filter((c) => c.tokens <= n).sort((a, b) => b.tokens - a.tokens)[0];
+    if (best) {
+      const read = f.stateSeqSet(this.direct.ctx, best.data, best.data.length, id, STATE_PARTIAL_ONLY) as number;
+      if (read === best.data.length && (f.seqRm(this.direct.memory, id, best.tokens, -1) as boolean)) return best.tokens;
+    }
+    f.seqRm(this.direct.memory, id, -1, -1);
+    return 0;
+  }
+
+  private checkpoint(id: number): void {
+    const f = this.direct.f;
+    const s = this.seqs[id]!;
+    const size = Number(f.stateSeqSize(this.direct.ctx, id, STATE_PARTIAL_ONLY));
+    if (size === 0) return;
+    const data = Buffer.alloc(size);
+    if (Number(f.stateSeqGet(this.direct.ctx, data, size, id, STATE_PARTIAL_ONLY)) !== size) return;
+    s.checkpoints = s.checkpoints.filter((c) => c.tokens !== s.held.length);
+    s.checkpoints.push({ tokens: s.held.length, data });
+    if (s.checkpoints.length > MAX_CHECKPOINTS) s.checkpoints.shift();
+  }
+
   /** Drops every sequence's state (after the LoRA scales changed); only while no run is open. */
   clearAll(): void {
     for (const s of this.seqs) if (s.run) throw new Error('clearAll while a sequence runs');
     this.direct.f.memoryClear(this.direct.memory, true);
-    for (const s of this.seqs) s.held = [];
+    for (const s of this.seqs) {
+      s.held = [];
+      s.checkpoints = [];
+    }
   }
 
   /** @internal */
@@ -231,6 +276,10 @@ export class DecodeScheduler {
     }
     for (const { id, row } of outputs) {
       const run = this.seqs[id]!.run!;
+      if (!run.promptDone) {
+        run.promptDone = true;
+        if (this.direct.recurrent) this.checkpoint(id);
+      }
       try {
         const logits = run.wantLogits ? new Float32Array(koffiView(f.logitsIth(this.direct.ctx, row), 4 * this.direct.nVocab).slice(0)) : undefined;
         run.settle({ token: run.sampler.sample(row), logits });
