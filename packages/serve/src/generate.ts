@@ -119,7 +119,13 @@ export async function generate(dec: Decoder, req: GenerateRequest): Promise<Gene
   const grammar = req.grammar ? { gbnf: req.grammar.grammar, root: req.grammar.rootRuleName } : undefined;
   const sampler = SamplerChain.create(direct, req.sampling, grammar, prompt);
   const wantProbs = req.logprobs !== undefined;
-  const run = dec.scheduler.open(dec.sequence, prompt, sampler, wantProbs);
+  let run;
+  try {
+    run = dec.scheduler.open(dec.sequence, prompt, sampler, wantProbs);
+  } catch (err) {
+    sampler.free();
+    throw err;
+  }
   const cachedTokens = run.cachedTokens;
   const generated: Token[] = [];
   const utf8 = new TextDecoder('utf-8');

@@ -5,7 +5,7 @@ import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { LlamaDirect } from '../src/llama/direct.js';
 import { DecodeScheduler } from '../src/llama/scheduler.js';
 import { SamplerChain } from '../src/llama/sampler.js';
-import { DEFAULT_SAMPLING } from '../src/generate.js';
+import { DEFAULT_SAMPLING, type Sampling } from '../src/generate.js';
 import { buildTinyModel, type TinyModel } from './tiny-model.js';
 
 const TOKENS = 16;
@@ -30,8 +30,8 @@ afterAll(async () => {
   await tiny?.cleanup();
 });
 
-async function greedy(id: number, prompt: readonly number[]): Promise<number[]> {
-  const run = scheduler.open(id, prompt, SamplerChain.create(direct, GREEDY, undefined, prompt), false);
+async function greedy(id: number, prompt: readonly number[], sampling: Sampling = GREEDY): Promise<number[]> {
+  const run = scheduler.open(id, prompt, SamplerChain.create(direct, sampling, undefined, prompt), false);
   const out: number[] = [];
   try {
     while (out.length < TOKENS) out.push((await run.next()).token);
@@ -64,5 +64,25 @@ describe('LlamaDirect', () => {
     const concurrent = await Promise.all(tokenized.map((p, i) => greedy(i, p)));
     const calls = scheduler.stats.calls - before.calls;
     expect({ concurrent, packed: calls <= TOKENS + 1 }).toEqual({ concurrent: sequential, packed: true });
+  });
+
+  it('draws the same tokens twice from one seed at temperature 1', async () => {
+    const seeded = { ...DEFAULT_SAMPLING, temperature: 1, topK: 0, topP: 1, minP: 0, seed: 1234 };
+    const first = await greedy(0, tokenized[0]!, seeded);
+    expect(await greedy(1, tokenized[0]!, seeded)).toEqual(first);
+  });
+
+  it('draws other tokens than greedy at temperature 1 (the seeded draw is not an argmax)', async () => {
+    const seeded = { ...DEFAULT_SAMPLING, temperature: 1, topK: 0, topP: 1, minP: 0, seed: 1234 };
+    expect(await greedy(0, tokenized[0]!, seeded)).not.toEqual(await greedy(1, tokenized[0]!));
+  });
+
+  it('gives a token favoured by logit_bias once under a strong presence penalty, where it would repeat', async () => {
+    const favoured = tokenized[0]![0]!;
+    const biased = { ...GREEDY, logitBias: new Map([[favoured, 30]]) };
+    const count = (xs: number[]): number => xs.filter((t) => t === favoured).length;
+    const plain = await greedy(0, tokenized[3]!, biased);
+    const penalized = await greedy(0, tokenized[3]!, { ...biased, presencePenalty: 60 });
+    expect({ plain: count(plain), penalized: count(penalized) }).toEqual({ plain: TOKENS, penalized: 1 });
   });
 });
