@@ -1,7 +1,6 @@
 // The model side of the server: libllama's model and one context with --parallel sequences decoded
 // from the JS thread (llama/), the LoRA adapters loaded on it, and the slot pool that hands out
-// sequences. node-llama-cpp's model gives the tokenizer, the GGUF metadata and the grammars; its
-// weights are the same mmapped file, so they cost no second copy.
+// sequences. node-llama-cpp loads the vocabulary only: its tokenizer, the GGUF metadata and the grammars.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
@@ -47,7 +46,7 @@ export class Engine {
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     let model: LlamaModel;
     try {
-      model = await llama.loadModel({ modelPath: opts.model });
+      model = await llama.loadModel({ modelPath: opts.model, vocabOnly: true });
     } catch (err) {
       await llama.dispose();
       throw fileError(opts.model, `llama.cpp could not load the model (${(err as Error).message})`, 'Check that it is a complete GGUF file of a supported architecture (qtk inspect shows it)', err);

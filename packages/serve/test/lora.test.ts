@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { LlamaCompletion } from 'node-llama-cpp';
+import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp';
 import { startServer, type ServerHandle } from '../src/index.js';
 import { buildTinyModel, type TinyModel } from './tiny-model.js';
 import { writeTinyLora } from './tiny-lora.js';
@@ -34,9 +34,12 @@ beforeAll(async () => {
   server = await startServer({ model: tiny.gguf, lora: [{ path: adapter, scale: 1 }], port: 0, gpu: false, threads: 1, parallel: 2, ctx: 256, log: () => {} });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   // Oracle: the same weights through node-llama-cpp, on a context that never had an adapter.
-  const ctx = await server.engine.model.createContext({ contextSize: 256, threads: 1 });
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  const base = await llama.loadModel({ modelPath: tiny.gguf });
+  const ctx = await base.createContext({ contextSize: 256, threads: 1 });
   baseText = await new LlamaCompletion({ contextSequence: ctx.getSequence() }).generateCompletion(PROMPT, { maxTokens: N, temperature: 0 });
   await ctx.dispose();
+  await base.dispose();
 });
 
 afterAll(async () => {

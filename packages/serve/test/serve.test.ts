@@ -3,7 +3,7 @@
 // generated text and probabilities is node-llama-cpp driving the same GGUF directly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { LlamaCompletion, type LlamaModel, type Token } from 'node-llama-cpp';
+import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaModel, type Token } from 'node-llama-cpp';
 import { startServer, type ServerHandle } from '../src/index.js';
 import { buildTinyModel, type TinyModel } from './tiny-model.js';
 
@@ -12,15 +12,20 @@ let tiny: TinyModel;
 let server: ServerHandle;
 let client: OpenAI;
 let model: string;
+/** node-llama-cpp's own load of the same GGUF, apart from the server. */
+let oracle: LlamaModel;
 
 beforeAll(async () => {
   tiny = await buildTinyModel('qwen3');
   server = await startServer({ model: tiny.gguf, port: 0, gpu: false, threads: 1, parallel: 2, queue: 1, ctx: 512, apiKey: KEY, bodyLimit: 64 * 1024, log: process.env.QTK_TEST_LOG ? console.error : () => {} });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 });
   model = server.modelId;
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  oracle = await llama.loadModel({ modelPath: tiny.gguf });
 });
 
 afterAll(async () => {
+  await oracle?.dispose();
   await server?.close();
   await tiny?.cleanup();
 });
@@ -57,16 +62,16 @@ describe('qtk serve with the openai client', () => {
     // Qwen3's template with thinking on renders exactly this ChatML.
     const rendered = '<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n';
     expect(r.object).toBe('chat.completion');
-    expect(r.usage?.prompt_tokens).toBe(server.engine.model.tokenize(rendered, true).length);
+    expect(r.usage?.prompt_tokens).toBe(oracle.tokenize(rendered, true).length);
     expect(r.usage?.completion_tokens).toBeGreaterThan(0);
     expect(r.choices[0]!.message.role).toBe('assistant');
-    expect(r.choices[0]!.message.content).toBe(await directGreedy(server.engine.model, rendered, r.usage!.completion_tokens));
+    expect(r.choices[0]!.message.content).toBe(await directGreedy(oracle, rendered, r.usage!.completion_tokens));
   });
 
   it('passes chat_template_kwargs.enable_thinking=false to the template (empty think block in the prompt)', async () => {
     const on = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi there' }], max_tokens: 1, temperature: 0 });
     const off = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi there' }], max_tokens: 1, temperature: 0, chat_template_kwargs: { enable_thinking: false } } as never);
-    const thinkBlock = server.engine.model.tokenize('<think>\n\n</think>\n\n', true).length;
+    const thinkBlock = oracle.tokenize('<think>\n\n</think>\n\n', true).length;
     expect(off.usage!.prompt_tokens - on.usage!.prompt_tokens).toBe(thinkBlock);
   });
 
@@ -100,7 +105,7 @@ describe('qtk serve with the openai client', () => {
   it('completes a raw prompt, streamed and not, equal to llama.cpp direct; stop strings cut the text', async () => {
     const prompt = 'Once upon a time';
     const r = await client.completions.create({ model, prompt, max_tokens: 12, temperature: 0 });
-    const direct = await directGreedy(server.engine.model, prompt, 12);
+    const direct = await directGreedy(oracle, prompt, 12);
     expect(r.choices[0]!.text).toBe(direct);
     const stream = await client.completions.create({ model, prompt, max_tokens: 12, temperature: 0, stream: true });
     let streamed = '';
@@ -120,7 +125,7 @@ describe('qtk serve with the openai client', () => {
     expect(lp.tokens!.length).toBe(r.usage!.completion_tokens);
     expect(Object.keys(lp.top_logprobs![0]!).length).toBe(3);
     // Oracle: the full next-token distribution after the prompt, from llama.cpp directly.
-    const m = server.engine.model;
+    const m = oracle;
     const tokens = m.tokenize(prompt, true);
     const ctx = await m.createContext({ contextSize: 256, threads: 1 });
     const res = await ctx.getSequence().controlledEvaluate([...tokens.slice(0, -1), [tokens.at(-1)!, { generateNext: { probabilities: true } }]]);
@@ -132,8 +137,8 @@ describe('qtk serve with the openai client', () => {
     // probabilities do not depend on the normalization and hold to float32 rounding.
     expect(lp.token_logprobs![0]!).toBeCloseTo(Math.log(bestP), 3);
     const served = Object.values(lp.top_logprobs![0]!).sort((a, b) => b - a);
-    const oracle = [...probs.values()].slice(0, 3).map((p) => Math.log(p));
-    expect(served.map((l) => l - served[0]!)).toEqual(oracle.map((l) => expect.closeTo(l - oracle[0]!, 4)));
+    const expected = [...probs.values()].slice(0, 3).map((p) => Math.log(p));
+    expect(served.map((l) => l - served[0]!)).toEqual(expected.map((l) => expect.closeTo(l - expected[0]!, 4)));
 
     const chat = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 2 });
     const content = chat.choices[0]!.logprobs!.content!;
@@ -191,7 +196,7 @@ describe('qtk serve with the openai client', () => {
   });
 
   it('applies logit_bias: +100 forces a token, and ids outside the vocabulary are refused', async () => {
-    const hello = server.engine.model.tokenize('Hello', false);
+    const hello = oracle.tokenize('Hello', false);
     expect(hello.length).toBe(1);
     const r = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 4, temperature: 0, logit_bias: { [String(hello[0])]: 100 } });
     expect(r.choices[0]!.text).toBe('Hello'.repeat(4));

@@ -216,7 +216,12 @@ export class DecodeScheduler {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.step();
+      try {
+        this.step();
+      } catch (err) {
+        // a failure outside llama_decode's own status: no waiting run may hang on it
+        for (const s of this.seqs) if (s.run?.waiting) s.run.settle(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
