@@ -9,6 +9,9 @@ import { DEFAULT_SAMPLING, type Sampling } from '../src/generate.js';
 import { buildTinyModel, type TinyModel } from './tiny-model.js';
 
 const TOKENS = 16;
+const CONTEXT = 512;
+/** Smaller than the long prompt below, which then goes in chunks over several steps. */
+const BATCH = 128;
 const GREEDY = { ...DEFAULT_SAMPLING, temperature: 0 };
 const prompts = ['The river', 'Once upon a time in a small town', 'def add(a, b):', 'Count: 1, 2, 3,'];
 
@@ -19,7 +22,7 @@ let tokenized: number[][];
 
 beforeAll(async () => {
   tiny = await buildTinyModel('qwen3_5');
-  direct = LlamaDirect.load({ model: tiny.gguf, contextSize: 128, sequences: 4, threads: 1, batchSize: 128, loras: [] });
+  direct = LlamaDirect.load({ model: tiny.gguf, contextSize: CONTEXT, sequences: 4, threads: 1, batchSize: BATCH, loras: [] });
   scheduler = new DecodeScheduler(direct);
   tokenized = prompts.map((p) => direct.tokenize(p));
 });
@@ -42,19 +45,33 @@ async function greedy(id: number, prompt: readonly number[], sampling: Sampling 
 }
 
 describe('LlamaDirect', () => {
-  it('generates the greedy tokens node-llama-cpp generates', async () => {
+  /** node-llama-cpp's greedy tokens for `prompt` on a fresh context. */
+  async function nodeLlamaCppGreedy(prompt: readonly number[]): Promise<number[]> {
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath: tiny.gguf });
-    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
-    const expected: number[] = [];
-    for await (const t of context.getSequence().evaluate(tokenized[1]! as Token[], { temperature: 0 })) {
-      expected.push(t);
-      if (expected.length >= TOKENS) break;
+    const context = await model.createContext({ sequences: 1, contextSize: CONTEXT, threads: 1 });
+    const out: number[] = [];
+    for await (const t of context.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
+      out.push(t);
+      if (out.length >= TOKENS) break;
     }
     await context.dispose();
     await model.dispose();
+    return out;
+  }
+
+  it('generates the greedy tokens node-llama-cpp generates', async () => {
+    const expected = await nodeLlamaCppGreedy(tokenized[1]!);
     expect(expected).toHaveLength(TOKENS);
     expect(await greedy(0, tokenized[1]!)).toEqual(expected);
+  });
+
+  it('reads a prompt longer than the batch in chunks, with the greedy tokens node-llama-cpp generates', async () => {
+    const long = direct.tokenize(Array.from({ length: 40 }, (_, i) => `Line ${i}: the river runs to the sea.`).join('\n'));
+    expect(long.length).toBeGreaterThan(2 * BATCH);
+    const before = scheduler.stats.calls;
+    const out = await greedy(2, long);
+    expect({ out, steps: scheduler.stats.calls - before }).toEqual({ out: await nodeLlamaCppGreedy(long), steps: Math.ceil(long.length / BATCH) + TOKENS - 1 });
   });
 
   it('gives 4 concurrent greedy runs the tokens of 4 sequential ones, in packed decodes', async () => {
