@@ -102,4 +102,22 @@ describe('LlamaDirect', () => {
     const penalized = await greedy(0, tokenized[3]!, { ...biased, presencePenalty: 60 });
     expect({ plain: count(plain), penalized: count(penalized) }).toEqual({ plain: TOKENS, penalized: 1 });
   });
+
+  it('keeps a greedy run inside a grammar and ends it with end-of-generation once the grammar is complete', async () => {
+    const prompt = tokenized[0]!;
+    const grammar = { gbnf: 'root ::= [abc]+ "."', root: 'root' };
+    const run = scheduler.open(0, prompt, SamplerChain.create(direct, GREEDY, grammar, prompt), false);
+    const out: number[] = [];
+    try {
+      while (out.length < 40) {
+        const t = (await run.next()).token;
+        if (direct.isEog(t)) break;
+        out.push(t);
+      }
+    } finally {
+      run.close();
+    }
+    const text = Buffer.concat(out.map((t) => direct.piece(t, false))).toString('utf8');
+    expect(text).toMatch(/^[abc]+\.$/);
+  });
 });

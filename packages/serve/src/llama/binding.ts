@@ -139,6 +139,7 @@ function bind() {
     samplerFree: f('void llama_sampler_free(void *smpl)'),
     samplerAccept: f('void llama_sampler_accept(void *smpl, int32_t token)'),
     samplerSample: f('int32_t llama_sampler_sample(void *smpl, void *ctx, int32_t idx)'),
+    samplerApply: f('void llama_sampler_apply(void *smpl, void *cur_p)'),
     greedy: f('void *llama_sampler_init_greedy()'),
     dist: f('void *llama_sampler_init_dist(uint32_t seed)'),
     topK: f('void *llama_sampler_init_top_k(int32_t k)'),
