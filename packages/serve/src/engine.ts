@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { QtkError, fileError } from '@qtk/core';
+import { autoVariant } from '@qtk/engine';
 import type { LoraSpec, ServeOptions } from './options.js';
 import { LlamaDirect } from './llama/direct.js';
 import { DecodeScheduler } from './llama/scheduler.js';
@@ -41,9 +42,10 @@ export class Engine {
     }
     const parallel = opts.parallel ?? 1;
     if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new QtkError(`--parallel ${parallel}: expected an integer from 1 to 64. Pick how many requests run at once.`);
-    // Decoding runs in the CPU build of libllama; node-llama-cpp loads the same build (two ggml builds in one
-    // process would each register their backends), so --gpu does not apply yet.
-    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+    // Decoding runs in one build of libllama: CUDA when --gpu (the default) finds its package and a driver, else
+    // the CPU. node-llama-cpp (vocabulary only) loads the same build, so one ggml registers its backends.
+    const variant = opts.gpu === false ? 'cpu' : autoVariant();
+    const llama = await getLlama({ gpu: variant === 'cpu' ? false : variant, build: 'never', logLevel: LlamaLogLevel.error });
     let model: LlamaModel;
     try {
       model = await llama.loadModel({ modelPath: opts.model, vocabOnly: true });
@@ -56,7 +58,7 @@ export class Engine {
     const threads = opts.threads ?? llama.cpuMathCores;
     let direct: LlamaDirect;
     try {
-      direct = LlamaDirect.load({ model: opts.model, contextSize, sequences: parallel, threads, batchSize: Math.min(BATCH_SIZE, contextSize * parallel), loras: loras.map((l) => l.path) });
+      direct = LlamaDirect.load({ model: opts.model, contextSize, sequences: parallel, threads, batchSize: Math.min(BATCH_SIZE, contextSize * parallel), loras: loras.map((l) => l.path), variant });
     } catch (err) {
       await model.dispose();
       await llama.dispose();

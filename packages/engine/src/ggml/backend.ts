@@ -35,7 +35,8 @@ function listDevices(lib: GgmlLib): { ptr: Ptr; info: DeviceInfo }[] {
 }
 
 // auto picks CUDA only when an NVIDIA driver is visible: loading the CUDA build costs seconds.
-function autoVariant(): GgmlVariant {
+/** The ggml build `--device auto` uses: CUDA where its prebuilt package and an NVIDIA driver are present, else the CPU. */
+export function autoVariant(): GgmlVariant {
   if (variantBinDir('cuda') && existsSync('/proc/driver/nvidia/version')) return 'cuda';
   return 'cpu';
 }

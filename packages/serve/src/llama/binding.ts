@@ -4,7 +4,7 @@
 // llama-server's speed. Struct layouts follow include/llama.h of the bundled llama.cpp and are checked
 // against the library's own defaults when it is loaded.
 import * as path from 'node:path';
-import { koffi, loadGgml } from '@qtk/engine';
+import { koffi, loadGgml, type GgmlVariant } from '@qtk/engine';
 import { QtkError } from '@qtk/core';
 
 export const LLAMA_LIB = 'libllama.v0.4.0.so';
@@ -94,8 +94,8 @@ export interface BatchStruct {
   logits: unknown;
 }
 
-function bind() {
-  const ggml = loadGgml('cpu');
+function bind(variant: GgmlVariant) {
+  const ggml = loadGgml(variant);
   const ll = koffi.load(path.join(ggml.binDir, LLAMA_LIB));
   const f = (proto: string) => ll.func(proto);
   const logProto = koffi.proto('void qtk_serve_llama_log_cb(int level, const char *text, void *user_data)');
@@ -161,10 +161,14 @@ function bind() {
 export type LlamaFns = ReturnType<typeof bind>;
 let fns: LlamaFns | undefined;
 
-/** The bound functions, once per process; throws when the structs differ from this build's. */
-export function llamaFns(): LlamaFns {
-  if (fns) return fns;
-  const f = bind();
+/** The bound functions of one ggml build (`variant`, CPU by default), once per process; throws when the
+ *  structs differ from this build's, or when another build is already loaded. */
+export function llamaFns(variant: GgmlVariant = 'cpu'): LlamaFns {
+  if (fns) {
+    if (fns.ggml.variant !== variant) throw new QtkError(`libllama's ${fns.ggml.variant} build is already loaded in this process; the ${variant} build cannot be loaded beside it. Run it in a separate process.`);
+    return fns;
+  }
+  const f = bind(variant);
   const mp = f.modelDefaults() as Record<string, unknown>;
   const cp = f.contextDefaults() as Record<string, unknown>;
   // llama.cpp's defaults: a wrong field offset reads other values here

@@ -1,7 +1,7 @@
 // One model and one context of libllama, driven from the JS thread: a persistent ggml threadpool (as
 // llama-server attaches one), the vocabulary, the pieces of tokens and the LoRA adapters of the context.
 import { QtkError, fileError } from '@qtk/core';
-import { koffi } from '@qtk/engine';
+import { koffi, type GgmlVariant } from '@qtk/engine';
 import { llamaFns, quietly, type LlamaFns } from './binding.js';
 
 export interface DirectOptions {
@@ -13,6 +13,8 @@ export interface DirectOptions {
   /** Most tokens in one llama_decode. */
   batchSize: number;
   loras: readonly string[];
+  /** The ggml build to decode with (default cpu); on a GPU build every layer is offloaded. */
+  variant?: GgmlVariant;
 }
 
 /** ggml_threadpool_params (ggml.h): bool cpumask[512]; int n_threads; int prio; uint32 poll; bool strict_cpu; bool paused. */
@@ -50,9 +52,11 @@ export class LlamaDirect {
   }
 
   static load(opts: DirectOptions): LlamaDirect {
-    const f = llamaFns();
+    const variant = opts.variant ?? 'cpu';
+    const f = llamaFns(variant);
     const mp = f.modelDefaults() as Record<string, unknown>;
-    mp.n_gpu_layers = 0;
+    // the whole model on the GPU, as llama-server -ngl 999; nothing to offload on the CPU build
+    mp.n_gpu_layers = variant === 'cpu' ? 0 : 999;
     const model = quietly(f, () => f.modelLoad(opts.model, mp));
     if (!model) throw fileError(opts.model, 'llama.cpp could not load the model', 'Check that it is a complete GGUF file of a supported architecture (qtk inspect shows it)');
     const adapters: unknown[] = [];
