@@ -121,7 +121,7 @@ export async function generate(dec: Decoder, req: GenerateRequest): Promise<Gene
   const wantProbs = req.logprobs !== undefined;
   let run;
   try {
-    run = dec.scheduler.open(dec.sequence, prompt, sampler, wantProbs);
+    run = dec.scheduler.open(dec.sequence, prompt, sampler, wantProbs, req.signal);
   } catch (err) {
     sampler.free();
     throw err;
@@ -150,7 +150,14 @@ export async function generate(dec: Decoder, req: GenerateRequest): Promise<Gene
           finishReason = 'aborted';
           break;
         }
-        const out = await run.next();
+        let out;
+        try {
+          out = await run.next();
+        } catch (err) {
+          if (!req.signal.aborted) throw err;
+          finishReason = 'aborted';
+          break;
+        }
         firstAt ??= performance.now();
         if (req.signal.aborted) {
           finishReason = 'aborted';

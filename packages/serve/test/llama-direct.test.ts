@@ -120,4 +120,17 @@ describe('LlamaDirect', () => {
     const text = Buffer.concat(out.map((t) => direct.piece(t, false))).toString('utf8');
     expect(text).toMatch(/^[abc]+\.$/);
   });
+
+  it('stops reading a long prompt between chunks once its request is aborted', async () => {
+    const long = direct.tokenize(Array.from({ length: 40 }, (_, i) => `Line ${i}: the lake is still.`).join('\n'));
+    expect(long.length).toBeGreaterThan(2 * BATCH);
+    const abort = new AbortController();
+    const run = scheduler.open(3, long, SamplerChain.create(direct, GREEDY, undefined, long), false, abort.signal);
+    const before = scheduler.stats.calls;
+    const next = run.next();
+    setImmediate(() => abort.abort()); // after the first step
+    await expect(next).rejects.toThrow();
+    run.close();
+    expect(scheduler.stats.calls - before).toBe(1);
+  });
 });

@@ -35,6 +35,7 @@ export class LlamaDirect {
   private readonly specialPieces = new Map<number, Buffer>();
   private readonly pieceBuf = Buffer.alloc(256);
   private disposed = false;
+  private readonly disposers: (() => void)[] = [];
 
   private constructor(
     readonly f: LlamaFns,
@@ -140,9 +141,15 @@ export class LlamaDirect {
     if (r !== 0) throw new QtkError(`llama_set_adapters_lora failed (${r}) for scales ${scales.join(', ')}.`);
   }
 
+  /** Runs `fn` when the context is freed (memory allocated for it elsewhere). */
+  onDispose(fn: () => void): void {
+    this.disposers.push(fn);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const fn of this.disposers) fn();
     this.f.detachThreadpool(this.ctx);
     this.threadpoolFree(this.threadpool);
     this.f.free(this.ctx);

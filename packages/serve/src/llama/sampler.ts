@@ -35,6 +35,11 @@ class Candidates {
     this.oneView = new DataView(koffi.view(this.one, TOKEN_DATA_BYTES));
   }
 
+  free(): void {
+    koffi.free(this.all);
+    koffi.free(this.one);
+  }
+
   /** Every token with its logit, unsorted, nothing selected. */
   fill(logits: Float32Array): Buffer {
     for (let i = 0, j = 0; i < this.nVocab; i++, j += 3) {
@@ -133,7 +138,11 @@ export class SamplerChain {
     const f = d.f;
     if (!this.grammar) return f.samplerSample(this.chain, d.ctx, idx) as number;
     let c = candidates.get(d);
-    if (!c) candidates.set(d, (c = new Candidates(d.nVocab)));
+    if (!c) {
+      const made = new Candidates(d.nVocab);
+      candidates.set(d, (c = made));
+      d.onDispose(() => made.free());
+    }
     const logits = new Float32Array(koffi.view(f.logitsIth(d.ctx, idx), 4 * d.nVocab));
     const apply = (smpl: unknown, array: Buffer): void => void f.samplerApply(smpl, array);
     let array = c.fill(logits);

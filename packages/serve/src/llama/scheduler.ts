@@ -66,6 +66,8 @@ export class SequenceRun {
     readonly sampler: SamplerChain,
     readonly wantLogits: boolean,
     cachedTokens: number,
+    /** An aborted run leaves the next step without its tokens (a long prompt stops between chunks). */
+    readonly signal?: AbortSignal,
   ) {
     this.cachedTokens = cachedTokens;
   }
@@ -144,7 +146,7 @@ export class DecodeScheduler {
    * Starts a request on sequence `id`: keeps the longest prefix of `prompt` the context already holds
    * (at least the last prompt token is evaluated again, to have its logits), drops the rest.
    */
-  open(id: number, prompt: readonly number[], sampler: SamplerChain, wantLogits: boolean): SequenceRun {
+  open(id: number, prompt: readonly number[], sampler: SamplerChain, wantLogits: boolean, signal?: AbortSignal): SequenceRun {
     const s = this.seqs[id]!;
     if (s.run) throw new Error(`sequence ${id} is busy`);
     if (prompt.length === 0) throw new Error('empty prompt');
@@ -158,7 +160,7 @@ export class DecodeScheduler {
       s.checkpoints = s.checkpoints.filter((c) => c.tokens <= n);
     }
     s.pending = prompt.slice(n);
-    s.run = new SequenceRun(this, id, sampler, wantLogits, n);
+    s.run = new SequenceRun(this, id, sampler, wantLogits, n, signal);
     return s.run;
   }
 
@@ -226,6 +228,10 @@ export class DecodeScheduler {
   }
 
   private step(): void {
+    for (const s of this.seqs) {
+      const reason = s.run?.waiting && s.run.signal?.aborted ? s.run.signal.reason : undefined;
+      if (reason !== undefined) s.run!.settle(reason instanceof Error ? reason : new Error(String(reason)));
+    }
     const ready = this.seqs.map((s, id) => ({ s, id })).filter(({ s }) => s.run?.waiting && s.pending.length > 0);
     if (ready.length === 0) return;
     // one token of each sequence first (generation never waits behind a long prompt), then the rest of
