@@ -7,7 +7,7 @@ import { QtkError } from '@qtk/core';
 import { koffi, loadGgml } from '../ggml/lib.js';
 
 /** struct llama_model_params of this build (include/llama.h), checked against its defaults on load. */
-const ModelParams = koffi.struct('qtk_llama_model_params', {
+export const LlamaModelParams = koffi.struct('qtk_llama_model_params', {
   devices: 'void *',
   tensor_buft_overrides: 'void *',
   n_gpu_layers: 'int32_t',
@@ -26,7 +26,8 @@ const ModelParams = koffi.struct('qtk_llama_model_params', {
   no_alloc: 'bool',
   load_mtp: 'bool',
 });
-const LLAMA_LIB = 'libllama.v0.4.0.so';
+/** node-llama-cpp 3.21.1's prebuilt libllama, beside its ggml libraries. */
+export const LLAMA_LIB = 'libllama.v0.4.0.so';
 /** ggml_log_level: warnings and errors are kept. */
 const LOG_WARN = 3;
 
@@ -34,8 +35,8 @@ function bind() {
   const ll = koffi.load(path.join(loadGgml('cpu').binDir, LLAMA_LIB));
   const logProto = koffi.proto('void qtk_llama_log_cb(int level, const char *text, void *user_data)');
   return {
-    defaultParams: ll.func('llama_model_default_params', ModelParams, []),
-    load: ll.func('llama_model_load_from_file', 'void *', ['const char *', ModelParams]),
+    defaultParams: ll.func('llama_model_default_params', LlamaModelParams, []),
+    load: ll.func('llama_model_load_from_file', 'void *', ['const char *', LlamaModelParams]),
     free: ll.func('void llama_model_free(void *model)'),
     vocab: ll.func('const void *llama_model_get_vocab(const void *model)'),
     tokenize: ll.func('int32_t llama_tokenize(const void *vocab, const char *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)'),

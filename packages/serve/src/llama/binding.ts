@@ -1,35 +1,14 @@
-// libllama of node-llama-cpp's prebuilt CPU build, called through koffi from the JS thread. node-llama-cpp
+// libllama of node-llama-cpp's prebuilt CPU or CUDA build, called through koffi from the JS thread. node-llama-cpp
 // runs llama_decode in a libuv worker and starts ggml's compute threads per decode, which doubles the cost
 // of a generated token (bench/decode-loop.mjs); a direct call with a persistent ggml threadpool runs at
 // llama-server's speed. Struct layouts follow include/llama.h of the bundled llama.cpp and are checked
 // against the library's own defaults when it is loaded.
 import * as path from 'node:path';
-import { koffi, loadGgml, type GgmlVariant } from '@qtk/engine';
+import { koffi, loadGgml, LLAMA_LIB, LlamaModelParams as ModelParams, type GgmlVariant } from '@qtk/engine';
 import { QtkError } from '@qtk/core';
 
-export const LLAMA_LIB = 'libllama.v0.4.0.so';
 /** ggml_log_level: warnings and errors are kept. */
 const LOG_WARN = 3;
-
-const ModelParams = koffi.struct('qtk_serve_llama_model_params', {
-  devices: 'void *',
-  tensor_buft_overrides: 'void *',
-  n_gpu_layers: 'int32_t',
-  split_mode: 'int',
-  load_mode: 'int',
-  lazy_mode: 'int',
-  main_gpu: 'int32_t',
-  tensor_split: 'void *',
-  progress_callback: 'void *',
-  progress_callback_user_data: 'void *',
-  kv_overrides: 'void *',
-  vocab_only: 'bool',
-  check_tensors: 'bool',
-  use_extra_bufts: 'bool',
-  no_host: 'bool',
-  no_alloc: 'bool',
-  load_mtp: 'bool',
-});
 
 const ContextParams = koffi.struct('qtk_serve_llama_context_params', {
   n_ctx: 'uint32_t',
