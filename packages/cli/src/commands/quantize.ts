@@ -1,4 +1,4 @@
-import { QtkError, enumArg, intArg, numberArg, sizeArg } from '@qtk/core';
+import { QtkError, enumArg, intArg, numberArg, sizeArg, stringArg } from '@qtk/core';
 import type { QtkCommand } from '../command.js';
 
 const BITS = ['8', '6', '5', '4', '3', '2'] as const;
@@ -35,7 +35,8 @@ export const quantizeCommand: QtkCommand = {
     const bits = enumArg('bits', args.bits, BITS);
     const threads = intArg('threads', args.threads, { min: 1, max: 1024 });
     const { quantizeMain, fitMain } = await import('@qtk/quantize');
-    const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
+    // `output` is the positional [output]; the others are --flags of the same name
+    const str = (k: string) => stringArg(k === 'output' ? '<output>' : k, args[k]);
     if (args.fit !== undefined) {
       await fitMain({
         input: String(args.input), output: str('output'), budget: sizeArg('fit', args.fit)!, ctx: intArg('ctx', args.ctx, { min: 1, max: 16_777_216 }),
