@@ -10,8 +10,11 @@
 // Needs `npm run build` and llama.cpp's tools (bash bench/build-llama-anchors.sh prints their folder).
 // Usage: node bench/engine-e2e.mjs --bin DIR [--threads 2] [--runs 3] [--chunks 6] [--ctx 512]
 //        [--sizes small,big] [--fixtures DIR (kept; made there when missing)] [--only ppl,kld,imatrix]
-//        [--same-ggml: qtk runs on the ggml and libllama of --bin (GGML_BIN_DIR) instead of node-llama-cpp's
-//        prebuilt ones, so that both tools share one ggml build and only the code above ggml differs]
+//        [--ggml prebuilt|native|both: which ggml qtk runs on — node-llama-cpp's prebuilt libraries (what users
+//        get), the libggml and libllama of --bin through GGML_BIN_DIR (the build llama.cpp's tools use, so that
+//        only the code above ggml differs), or both, one row each against the same llama.cpp runs; --same-ggml
+//        is --ggml native] [--lock FILE: every timed process waits for flock FILE, so a shared machine runs
+//        one benchmark process at a time and a long bench does not hold the lock between processes]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,6 +33,8 @@ const { values: args } = parseArgs({
     fixtures: { type: 'string' },
     only: { type: 'string', default: 'ppl,kld,imatrix' },
     'same-ggml': { type: 'boolean', default: false },
+    ggml: { type: 'string' },
+    lock: { type: 'string' },
   },
 });
 if (!args.bin || !existsSync(path.join(args.bin, 'llama-perplexity'))) {
@@ -40,6 +45,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const qtk = path.join(root, 'packages/cli/dist/main.js');
 const T = args.threads, runs = Number(args.runs), chunks = args.chunks, ctx = args.ctx;
 const only = new Set(args.only.split(','));
+const ggmlArg = args.ggml ?? (args['same-ggml'] ? 'native' : 'prebuilt');
+const GGMLS = { prebuilt: ['prebuilt'], native: ['native'], both: ['prebuilt', 'native'] }[ggmlArg];
+if (!GGMLS) {
+  console.error(`--ggml ${ggmlArg}: use prebuilt, native or both`);
+  process.exit(2);
+}
 const fixDir = args.fixtures ?? mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-e2e-'));
 mkdirSync(fixDir, { recursive: true });
 const SIZES = { small: { hidden: 1024, layers: 8 }, big: { hidden: 2048, layers: 16 } };
@@ -67,20 +78,23 @@ for (const d of readdirSync(srcDir).sort()) {
 }
 writeFileSync(text, files.map((f) => readFileSync(f, 'utf8')).join('\n'));
 
-// --same-ggml: the engine looks for these names in GGML_BIN_DIR (node-llama-cpp's), the build has plain ones
-let qtkEnv = process.env;
-if (args['same-ggml']) {
+// native ggml: the engine looks for node-llama-cpp's names in GGML_BIN_DIR, the build has plain ones
+const qtkEnvs = { prebuilt: { ...process.env } };
+delete qtkEnvs.prebuilt.GGML_BIN_DIR;
+if (GGMLS.includes('native')) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-ggml-'));
   for (const [name, target] of [['libggml-base.so', 'libggml-base.so'], ['libggml.v0.4.0.so', 'libggml.so'], ['libggml-cpu.so', 'libggml-cpu.so'], ['libllama.v0.4.0.so', 'libllama.so']]) {
     symlinkSync(path.resolve(args.bin, target), path.join(dir, name));
   }
-  qtkEnv = { ...process.env, GGML_BIN_DIR: dir };
+  qtkEnvs.native = { ...process.env, GGML_BIN_DIR: dir };
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** Runs a command under GNU time; returns wall seconds, CPU seconds, peak RSS MB, stdout + stderr. */
-function timed(cmd, argv) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'QTKTIME %e %M %U %S', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20, env: cmd === 'node' ? qtkEnv : process.env });
+function timed(cmd, argv, env = process.env) {
+  const time = ['/usr/bin/time', '-f', 'QTKTIME %e %M %U %S', cmd, ...argv];
+  const [exe, ...rest] = args.lock ? ['flock', args.lock, ...time] : time;
+  const r = spawnSync(exe, rest, { encoding: 'utf8', maxBuffer: 64 << 20, env });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
   const m = out.match(/QTKTIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${out.slice(-3000)}`);
@@ -96,6 +110,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => (xs.some(Number.isNaN) ? '—' : `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`);
 
 const rows = [];
+function row(name, ggml, q, l) {
+  const qs = q.map((r) => r.secs), ls = l.map((r) => r.secs);
+  const load = q[0].load !== undefined ? ` | ${fmt(q.map((r) => r.load))} (${fmt(q.map((r) => r.modelLoad))}) | ${fmt(l.map((r) => r.load))}` : ' | | ';
+  const qc = q.map((r) => r.cpu), lc = l.map((r) => r.cpu);
+  return `| ${name} | ${ggml} | ${fmt(qs)} | ${fmt(ls)} | ${(median(ls) / median(qs)).toFixed(2)} | ${fmt(qc)} | ${fmt(lc)} | ${(median(lc) / median(qc)).toFixed(2)} | ${Math.max(...q.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...l.map((r) => r.rssMb)).toFixed(0)}${load} | ${q[0].value} / ${l[0].value} |`;
+}
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'qtk-bench-e2e-out-'));
 const common = ['--data', text, '--ctx', ctx, '--chunks', chunks, '--threads', T, '--device', 'cpu'];
 const lcommon = ['-f', text, '-c', ctx, '--chunks', chunks, '-t', T];
@@ -106,12 +126,12 @@ try {
     const cases = [];
     if (only.has('ppl')) cases.push({
       name: `eval ppl (f16 ${gb} GB)`,
-      qtk: () => { const r = timed('node', [qtk, 'eval', 'ppl', f16, ...common, '--json']); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `PPL ${j.ppl.toPrecision(8)}`, load: j.startupSeconds, modelLoad: j.loadSeconds }; },
+      qtk: (env) => { const r = timed('node', [qtk, 'eval', 'ppl', f16, ...common, '--json'], env); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `PPL ${j.ppl.toPrecision(8)}`, load: j.startupSeconds, modelLoad: j.loadSeconds }; },
       llama: () => { const r = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon]); return { ...r, value: `PPL ${r.out.match(/Final estimate: PPL = ([\d.e+]+)/)?.[1]}`, load: llamaStartup(r.out) }; },
     });
     if (only.has('kld')) cases.push({
       name: `eval kld (f16 → Q4_K_M)`,
-      qtk: () => { const r = timed('node', [qtk, 'eval', 'kld', f16, q4, ...common, '--json']); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `KLD ${j.meanKld.toPrecision(6)}` }; },
+      qtk: (env) => { const r = timed('node', [qtk, 'eval', 'kld', f16, q4, ...common, '--json'], env); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `KLD ${j.meanKld.toPrecision(6)}` }; },
       llama: () => {
         const base = path.join(tmp, 'base.kld');
         const a = timed(path.join(args.bin, 'llama-perplexity'), ['-m', f16, ...lcommon, '--kl-divergence-base', base]);
@@ -122,27 +142,26 @@ try {
     });
     if (only.has('imatrix')) cases.push({
       name: `imatrix (f16)`,
-      qtk: () => { const o = path.join(tmp, 'q.imatrix.gguf'); const r = timed('node', [qtk, 'imatrix', f16, ...common, '-o', o, '--force', '--json']); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `${j.entries} matrices` }; },
+      qtk: (env) => { const o = path.join(tmp, 'q.imatrix.gguf'); const r = timed('node', [qtk, 'imatrix', f16, ...common, '-o', o, '--force', '--json'], env); const j = JSON.parse(r.out.split('\n').find((l) => l.startsWith('{'))); return { ...r, value: `${j.entries} matrices` }; },
       llama: () => { const o = path.join(tmp, 'l.imatrix.gguf'); const r = timed(path.join(args.bin, 'llama-imatrix'), ['-m', f16, ...lcommon, '-o', o]); return { ...r, value: 'written' }; },
     });
     for (const c of cases) {
-      const q = [], l = [];
+      const q = Object.fromEntries(GGMLS.map((g) => [g, []])), l = [];
       // alternate so neither side always runs on a warmer machine
       for (let i = 0; i < runs; i++) {
         l.push(c.llama());
-        q.push(c.qtk());
-        console.error(`${size} ${c.name} run ${i + 1}: qtk ${q.at(-1).secs}s (${q.at(-1).cpu.toFixed(1)} CPU-s) ${q.at(-1).rssMb.toFixed(0)}MB ${q.at(-1).value}; llama.cpp ${l.at(-1).secs}s (${l.at(-1).cpu.toFixed(1)} CPU-s) ${l.at(-1).rssMb.toFixed(0)}MB ${l.at(-1).value}; start-up ${q.at(-1).load?.toFixed(2) ?? '—'}/${l.at(-1).load?.toFixed(2) ?? '—'} s; load avg ${os.loadavg()[0].toFixed(1)}`);
+        for (const g of GGMLS) q[g].push(c.qtk(qtkEnvs[g]));
+        const qs = GGMLS.map((g) => { const r = q[g].at(-1); return `qtk (${g} ggml) ${r.secs}s (${r.cpu.toFixed(1)} CPU-s) ${r.rssMb.toFixed(0)}MB ${r.value} start-up ${r.load?.toFixed(2) ?? '—'}s`; });
+        const r = l.at(-1);
+        console.error(`${size} ${c.name} run ${i + 1}: ${qs.join('; ')}; llama.cpp ${r.secs}s (${r.cpu.toFixed(1)} CPU-s) ${r.rssMb.toFixed(0)}MB ${r.value} start-up ${r.load?.toFixed(2) ?? '—'}s; load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
       }
-      const qs = q.map((r) => r.secs), ls = l.map((r) => r.secs);
-      const load = q[0].load !== undefined ? ` | ${fmt(q.map((r) => r.load))} (${fmt(q.map((r) => r.modelLoad))}) | ${fmt(l.map((r) => r.load))}` : ' | | ';
-      const qc = q.map((r) => r.cpu), lc = l.map((r) => r.cpu);
-      rows.push(`| ${size} ${c.name} | ${fmt(qs)} | ${fmt(ls)} | ${(median(ls) / median(qs)).toFixed(2)} | ${fmt(qc)} | ${fmt(lc)} | ${(median(lc) / median(qc)).toFixed(2)} | ${Math.max(...q.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...l.map((r) => r.rssMb)).toFixed(0)}${load} | ${q[0].value} / ${l[0].value} |`);
+      for (const g of GGMLS) rows.push(row(`${size} ${c.name}`, g, q[g], l));
     }
   }
   console.log(`\n### engine end to end (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores, load avg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})\n`);
-  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes} --only ${args.only}${args['same-ggml'] ? ' --same-ggml' : ''}\`\n`);
-  console.log('| command | qtk s, median (min–max) | llama.cpp s | llama.cpp / qtk | qtk CPU-s | llama.cpp CPU-s | CPU llama.cpp / qtk | qtk peak RSS MB | llama.cpp peak RSS MB | qtk start-up s (Model.load) | llama.cpp start-up s | values (qtk / llama.cpp) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log(`Command: \`node bench/engine-e2e.mjs --threads ${T} --runs ${runs} --chunks ${chunks} --ctx ${ctx} --sizes ${args.sizes} --only ${args.only} --ggml ${ggmlArg}\`\n`);
+  console.log('| command | qtk on ggml | qtk s, median (min–max) | llama.cpp s | llama.cpp / qtk | qtk CPU-s | llama.cpp CPU-s | CPU llama.cpp / qtk | qtk peak RSS MB | llama.cpp peak RSS MB | qtk start-up s (Model.load) | llama.cpp start-up s | values (qtk / llama.cpp) |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) console.log(r);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
