@@ -2,9 +2,8 @@
 // (node-llama-cpp's prebuilt, the same library its addon uses), vocabulary only: the ids equal what
 // llama-perplexity and llama-imatrix evaluate, at the cost of llama.cpp's own vocabulary load, without
 // node-llama-cpp's start-up (its JS GGUF parse and module graph cost ~2 CPU-s per process).
-import * as path from 'node:path';
 import { QtkError } from '@qtk/core';
-import { koffi, loadGgml } from '../ggml/lib.js';
+import { koffi, LLAMA_LIB, llamaLibFile, loadGgml } from '../ggml/lib.js';
 
 /** struct llama_model_params of this build (include/llama.h), checked against its defaults on load. */
 export const LlamaModelParams = koffi.struct('qtk_llama_model_params', {
@@ -26,13 +25,11 @@ export const LlamaModelParams = koffi.struct('qtk_llama_model_params', {
   no_alloc: 'bool',
   load_mtp: 'bool',
 });
-/** node-llama-cpp 3.21.1's prebuilt libllama, beside its ggml libraries. */
-export const LLAMA_LIB = 'libllama.v0.4.0.so';
 /** ggml_log_level: warnings and errors are kept. */
 const LOG_WARN = 3;
 
 function bind() {
-  const ll = koffi.load(path.join(loadGgml('cpu').binDir, LLAMA_LIB));
+  const ll = koffi.load(llamaLibFile(loadGgml('cpu').binDir));
   const logProto = koffi.proto('void qtk_llama_log_cb(int level, const char *text, void *user_data)');
   return {
     defaultParams: ll.func('llama_model_default_params', LlamaModelParams, []),

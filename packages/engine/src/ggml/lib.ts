@@ -32,25 +32,48 @@ function nodeModulesFor(pkg: string): string[] {
 }
 
 /**
+ * The names a llama.cpp build of its own gives the registry library and libllama (cmake's defaults),
+ * accepted in GGML_BIN_DIR beside node-llama-cpp's: a ggml compiled on and for the machine can be
+ * much faster than the prebuilt variants (docs/native-ggml.md).
+ */
+export const PLAIN_NAMES = { registry: 'libggml.so', llama: 'libllama.so' } as const;
+/** node-llama-cpp 3.21.1's name for libllama, beside its ggml libraries. */
+export const LLAMA_LIB = 'libllama.v0.4.0.so';
+
+/** The registry library of `variant` in `dir`: node-llama-cpp's name, else a llama.cpp build's. */
+export function registryFile(dir: string, variant: GgmlVariant): string | undefined {
+  for (const name of [GGML_VARIANTS[variant].registry, PLAIN_NAMES.registry]) {
+    if (existsSync(path.join(dir, name))) return path.join(dir, name);
+  }
+  return undefined;
+}
+
+/** libllama in `dir` (a variant's folder): node-llama-cpp's name, else a llama.cpp build's. */
+export function llamaLibFile(dir: string): string {
+  const plain = path.join(dir, PLAIN_NAMES.llama);
+  return !existsSync(path.join(dir, LLAMA_LIB)) && existsSync(plain) ? plain : path.join(dir, LLAMA_LIB);
+}
+
+/**
  * The folder holding a variant's libraries, or undefined when its package is not installed. This is
  * the one place qtk looks for ggml (the engine, the quantizers and llama.cpp's own quantizer all ask
- * here). GGML_BIN_DIR overrides when it holds the variant's libraries.
+ * here). GGML_BIN_DIR overrides when it holds the variant's libraries, under node-llama-cpp's names or
+ * under those of a llama.cpp build (libggml.so, libllama.so).
  */
 export function variantBinDir(variant: GgmlVariant): string | undefined {
   const v = GGML_VARIANTS[variant];
-  const holds = (dir: string): boolean => existsSync(path.join(dir, 'libggml-base.so')) && existsSync(path.join(dir, v.registry));
   const env = process.env['GGML_BIN_DIR'];
-  if (env && holds(env)) return env;
+  if (env && existsSync(path.join(env, 'libggml-base.so')) && registryFile(env, variant)) return env;
   // the packages have an "exports" map without package.json, so look in node_modules folders
   for (const nm of nodeModulesFor(v.pkg)) {
     const dir = path.join(nm, v.pkg, v.dir);
-    if (holds(dir)) return dir;
+    if (existsSync(path.join(dir, 'libggml-base.so')) && existsSync(path.join(dir, v.registry))) return dir;
   }
   return undefined;
 }
 
 function missing(variant: GgmlVariant): QtkError {
-  return new QtkError(`the ${variant} build of ggml (${GGML_VARIANTS[variant].pkg}) is not installed. Install node-llama-cpp 3.21.1 with its ${variant} binaries (npm ci), set GGML_BIN_DIR to a folder holding libggml-base.so and ${GGML_VARIANTS[variant].registry}, or choose --device cpu.`);
+  return new QtkError(`the ${variant} build of ggml (${GGML_VARIANTS[variant].pkg}) is not installed. Install node-llama-cpp 3.21.1 with its ${variant} binaries (npm ci), set GGML_BIN_DIR to a folder holding libggml-base.so and ${GGML_VARIANTS[variant].registry} (or a llama.cpp build's ${PLAIN_NAMES.registry}), or choose --device cpu.`);
 }
 
 interface GgmlBase { variant: GgmlVariant; binDir: string; base: LibraryHandle }
@@ -224,7 +247,7 @@ export function loadGgml(variant: GgmlVariant = 'cpu'): GgmlLib {
   }
   const opened = openBase(variant);
   const { binDir: dir, base } = opened;
-  const reg = koffi.load(path.join(dir, GGML_VARIANTS[variant].registry));
+  const reg = koffi.load(registryFile(dir, variant)!);
   const lib = declare(base, reg) as GgmlLib;
   lib.variant = variant;
   lib.binDir = dir;

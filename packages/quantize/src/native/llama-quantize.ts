@@ -3,7 +3,7 @@
 // bench/quantize.mjs. A GGML_ASSERT inside aborts the process, so callers run it in a child process.
 import path from 'node:path';
 import { GGML_TYPES, QtkError, type GgmlTypeName } from '@qtk/core';
-import { GGML_VARIANTS, koffi, variantBinDir } from '@qtk/engine';
+import { GGML_VARIANTS, koffi, llamaLibFile, registryFile, variantBinDir } from '@qtk/engine';
 
 export interface LlamaQuantizeOptions {
   input: string;
@@ -30,8 +30,8 @@ function bind(): (o: LlamaQuantizeOptions) => number {
   const binDir = variantBinDir('cpu');
   if (!binDir) throw new QtkError(`libllama of ${GGML_VARIANTS.cpu.pkg} is not installed: run npm ci (node-llama-cpp 3.21.1), or set GGML_BIN_DIR to a folder holding it.`);
   koffi.load(path.join(binDir, 'libggml-base.so'));
-  koffi.load(path.join(binDir, GGML_VARIANTS.cpu.registry));
-  const lib = koffi.load(path.join(binDir, 'libllama.v0.4.0.so'));
+  koffi.load(registryFile(binDir, 'cpu')!);
+  const lib = koffi.load(llamaLibFile(binDir));
   // include/llama.h: struct llama_model_quantize_params
   const ImatrixData = koffi.struct('qtk_llama_model_imatrix_data', { name: 'const char *', data: 'float *', size: 'size_t' });
   const TensorOverride = koffi.struct('qtk_llama_model_tensor_override', { pattern: 'const char *', type: 'int32_t' });

@@ -4,7 +4,7 @@
 // llama-server's speed. Struct layouts follow include/llama.h of the bundled llama.cpp and are checked
 // against the library's own defaults when it is loaded.
 import * as path from 'node:path';
-import { koffi, loadGgml, LLAMA_LIB, LlamaModelParams as ModelParams, type GgmlVariant } from '@qtk/engine';
+import { koffi, llamaLibFile, loadGgml, LLAMA_LIB, LlamaModelParams as ModelParams, type GgmlVariant } from '@qtk/engine';
 import { QtkError } from '@qtk/core';
 
 /** ggml_log_level: warnings and errors are kept. */
@@ -75,7 +75,7 @@ export interface BatchStruct {
 
 function bind(variant: GgmlVariant) {
   const ggml = loadGgml(variant);
-  const ll = koffi.load(path.join(ggml.binDir, LLAMA_LIB));
+  const ll = koffi.load(llamaLibFile(ggml.binDir));
   const f = (proto: string) => ll.func(proto);
   const logProto = koffi.proto('void qtk_serve_llama_log_cb(int level, const char *text, void *user_data)');
   return {
