@@ -1,14 +1,15 @@
 // GPTQ's two O(n³)/O(rows·n²) steps alone, reference vs fast, on synthetic Hessians of n columns:
 //   prepare: H → U (prepareHessian, f64 TypeScript; prepareHessianBlocked, ggml products)
-//   solve:   rows of n weights → Q4_K (gptqQuantizeRows, one row at a time; gptqQuantizeSlabs, slabs
-//            of 128 rows with the batch update as a ggml matmul), reported per 1B weights.
+//   solve:   rows of n weights → Q4_K (gptqQuantizeRows, one row at a time, on fewer rows as n grows;
+//            gptqQuantizeSlabs, slabs of 128 rows with the batch update as a ggml matmul), in seconds
+//            per 1B weights (a tensor of that input width).
 // H = S·(F·Fᵀ + 0.1·I)·S: 64 shared factors plus noise, channel scales S spread over e^±3.
 // Usage: npm run build && node bench/gptq-solve.mjs [--n 1024,4096] [--ref-max 2048] [--rows 256] [--runs 3] [--threads 2]
 import { performance } from 'node:perf_hooks';
 import {
   GgmlTrailingUpdate, gptqQuantizeRows, gptqQuantizeSlabs, prepareHessian, prepareHessianBlocked,
 } from '../packages/quantize/dist/index.js';
-import { formatStats } from './stats.mjs';
+import { formatStats, runStats } from './stats.mjs';
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const sizes = arg('n', '1024,4096').split(',').map(Number);
@@ -37,7 +38,6 @@ function hessian(n, seed) {
 }
 
 const time = (f) => { const t = performance.now(); const x = f(); return [(performance.now() - t) / 1000, x]; };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`threads ${threads}, Q4_K, ${rows} rows for the solve, ${runs} runs (reference: 1 run)`);
 console.log('| n | prepare reference | prepare blocked | solve reference s/1B | solve fast s/1B |');
@@ -53,9 +53,10 @@ for (const n of sizes) {
     const r = rng(1);
     const W = Float32Array.from({ length: rows * n }, () => 0.02 * gauss(r));
     const perB = (secs, nr) => (secs / (nr * n)) * 1e9;
-    if (pr) {
-      const nr = Math.max(1, Math.min(rows, Math.round(rows * (1024 / n) ** 2)));
-      const [t] = time(() => gptqQuantizeRows('Q4_K', W.subarray(0, nr * n), nr, pr[1]));
+    {
+      // the reference solver on fewer rows (its cost per row grows as n²), on the reference U where it was made
+      const nr = Math.max(4, Math.min(rows, Math.round(rows * (1024 / n) ** 2)));
+      const [t] = time(() => gptqQuantizeRows('Q4_K', W.subarray(0, nr * n), nr, pr ? pr[1] : hb));
       sr = `${perB(t, nr).toFixed(0)} s (${nr} rows)`;
     }
     const xs = [];
@@ -66,7 +67,7 @@ for (const n of sizes) {
       });
       xs.push(perB(t, rows));
     }
-    sf = `${median(xs).toFixed(0)} s (${formatStats(xs)})`;
+    sf = `${runStats(xs).median.toFixed(0)} s (${formatStats(xs)})`;
   }
   console.log(`| ${n} | ${pr ? `${pr[0].toFixed(2)} s` : '—'} | ${formatStats(pb)} | ${sr} | ${sf} |`);
 }
