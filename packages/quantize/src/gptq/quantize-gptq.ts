@@ -109,7 +109,7 @@ export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise
   const checkpoint = await GptqCheckpoint.open(`${path.resolve(output)}.gptq-checkpoint`, {
     input: path.resolve(opts.input), size: st.size, mtimeMs: st.mtimeMs, preset: opts.preset ?? null, bits: opts.bits ?? null,
     calib: path.resolve(opts.calib), tokens: opts.tokens ?? null, ctx: opts.ctx ?? null, calibOutput: opts.calibOutput ?? null,
-    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder),
+    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder), solver: opts.solver ?? 'fast',
   });
   if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished tensors from ${checkpoint.dir}`);
   const cal = await SequentialCalibration.open(opts.input, opts);
