@@ -101,9 +101,11 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
   })) as Record<string, unknown>;
   const { arch, hparams } = resolveArchitecture(config, cfgPath);
   const tmp = `${out}.tmp-${process.pid}`;
+  // set while the checkpoint folder holds finished linears that an interrupt leaves in place
+  let keptIn: string | undefined;
   const off = onInterrupt(async () => {
     await fs.rm(tmp, { recursive: true, force: true });
-    return `removed the partial ${tmp}`;
+    return `removed the partial ${tmp}${keptIn ? `; finished linears are kept in ${keptIn} and the same command resumes from them` : ''}`;
   }, 'export gptq');
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(path.join(tmp, '.work'), { recursive: true });
@@ -138,6 +140,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
       tokens: opts.calibTokens ?? null, ctx: opts.ctx ?? null, bits, groupSize, descAct: Boolean(opts.descAct), damp: opts.damp ?? null, block: opts.block ?? null,
     });
     if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished linears from ${checkpoint.dir}`);
+    keptIn = checkpoint.dir;
     const solved = new Set<string>();
     const cal = await SequentialCalibration.open(gguf, { calib: opts.calib, tokens: opts.calibTokens, ctx: opts.ctx, threads: opts.threads, calibOutput: false });
     let ok = false;
@@ -269,7 +272,10 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
     }
     if (opts.overwrite) await fs.rm(out, { recursive: true, force: true });
     await fs.rename(tmp, out);
-    if (!opts.keepCheckpoint) await checkpoint.remove();
+    if (!opts.keepCheckpoint) {
+      keptIn = undefined;
+      await checkpoint.remove();
+    }
     return { files, quantized, kept: tensors.length - 4 * quantized.length, bytes: total, calibTokens: cal.tokens };
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
