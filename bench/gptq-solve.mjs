@@ -1,7 +1,7 @@
 // GPTQ's two O(n³)/O(rows·n²) steps alone, reference vs fast, on synthetic Hessians of n columns:
 //   prepare: H → U (prepareHessian, f64 TypeScript; prepareHessianBlocked, ggml products)
 //   solve:   rows of n weights → Q4_K (gptqQuantizeRows, one row at a time, on fewer rows as n grows;
-//            gptqQuantizeSlabs, slabs of 128 rows with the batch update as a ggml matmul), in seconds
+//            gptqQuantizeSlabs, slabs of 128 rows, inner batches of 64, batch updates as ggml matmuls), in seconds
 //            per 1B weights (a tensor of that input width).
 // H = S·(F·Fᵀ + 0.1·I)·S: 64 shared factors plus noise, channel scales S spread over e^±3.
 // Usage: npm run build && node bench/gptq-solve.mjs [--n 1024,4096] [--ref-max 2048] [--rows 256] [--runs 3] [--threads 2]
@@ -63,7 +63,7 @@ for (const n of sizes) {
     for (let k = 0; k < runs; k++) {
       const [t] = time(() => {
         const u = new GgmlTrailingUpdate(hb, { batch: 256, slabRows: 128, threads });
-        try { gptqQuantizeSlabs('Q4_K', W, rows, hb, { update: u, slabRows: 128 }); } finally { u.free(); }
+        try { gptqQuantizeSlabs('Q4_K', W, rows, hb, { update: u, slabRows: 128, inner: 64 }); } finally { u.free(); }
       });
       xs.push(perB(t, rows));
     }

@@ -87,20 +87,20 @@ describe('GPTQ slab walk', () => {
   const nRows = 37; // not a multiple of the slab
   const W = weights(N, nRows, 9);
 
-  for (const [type, actOrder] of [['Q4_K', false], ['Q3_K', true], ['IQ4_XS', false], ['Q8_0', true]] as [GgmlTypeName, boolean][]) {
-    it(`${type}${actOrder ? ' act-order' : ''}: slabs with the f64 update write the reference's bytes`, () => {
+  for (const [type, actOrder, inner] of [['Q4_K', false, 0], ['Q4_K', false, 32], ['Q3_K', true, 32], ['IQ4_XS', false, 0], ['Q8_0', true, 32]] as [GgmlTypeName, boolean, number][]) {
+    it(`${type}${actOrder ? ' act-order' : ''}${inner ? `, inner batches of ${inner}` : ''}: slabs with the f64 update write the reference's bytes`, () => {
       const h = prepareHessian(H, N, { groupSize: GGML_TYPES[type].blockSize, actOrder });
       const ref = gptqQuantizeRows(type, W, nRows, h, { dequantized: true });
-      const fast = gptqQuantizeSlabs(type, W, nRows, h, { dequantized: true, slabRows: 8 });
+      const fast = gptqQuantizeSlabs(type, W, nRows, h, { dequantized: true, slabRows: 8, inner });
       expect(Buffer.from(fast.bytes).equals(Buffer.from(ref.bytes))).toBe(true);
     });
   }
 
-  for (const [bits, groupSize, descAct] of [[4, 128, false], [3, 64, true]] as [number, number, boolean][]) {
-    it(`integer ${bits}-bit groups of ${groupSize}${descAct ? ' desc-act' : ''}: slabs with the f64 update give the reference's codes and scales`, () => {
+  for (const [bits, groupSize, descAct, inner] of [[4, 128, false, 0], [4, 128, false, 32], [3, 64, true, 32]] as [number, number, boolean, number][]) {
+    it(`integer ${bits}-bit groups of ${groupSize}${descAct ? ' desc-act' : ''}${inner ? `, inner batches of ${inner}` : ''}: slabs with the f64 update give the reference's codes and scales`, () => {
       const h = prepareHessian(H, N, { groupSize: descAct ? 1 : groupSize, actOrder: descAct });
       const ref = gptqIntRows(W, nRows, h, { bits, groupSize });
-      const fast = gptqIntSlabs(W, nRows, h, { bits, groupSize, slabRows: 5 });
+      const fast = gptqIntSlabs(W, nRows, h, { bits, groupSize, slabRows: 5, inner });
       expect([Buffer.from(fast.q).equals(Buffer.from(ref.q)), Buffer.from(fast.scale.buffer).equals(Buffer.from(ref.scale.buffer)), Buffer.from(fast.zero).equals(Buffer.from(ref.zero))]).toEqual([true, true, true]);
     });
   }
@@ -109,7 +109,7 @@ describe('GPTQ slab walk', () => {
     it(`${type}: the ggml f32 update keeps the reference's output error and most of its bytes`, () => {
       const h = prepareHessian(H, N, { groupSize: GGML_TYPES[type].blockSize });
       const ref = gptqQuantizeRows(type, W, nRows, h, { dequantized: true });
-      const fast = withGgml(h, 256, 16, (update) => gptqQuantizeSlabs(type, W, nRows, h, { dequantized: true, slabRows: 16, update }));
+      const fast = withGgml(h, 256, 16, (update) => gptqQuantizeSlabs(type, W, nRows, h, { dequantized: true, slabRows: 16, update, inner: 32 }));
       const e0 = outputError(W, ref.dequantized!, nRows, X, N), e1 = outputError(W, fast.dequantized!, nRows, X, N);
       expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
       expect(sameFraction(fast.bytes, ref.bytes)).toBeGreaterThan(0.9);
@@ -119,7 +119,7 @@ describe('GPTQ slab walk', () => {
   it('integer 4-bit groups: the ggml f32 update keeps the reference output error and most codes', () => {
     const h = prepareHessian(H, N, { groupSize: 128 });
     const ref = gptqIntRows(W, nRows, h, { bits: 4, groupSize: 128 });
-    const fast = withGgml(h, 128, 16, (update) => gptqIntSlabs(W, nRows, h, { bits: 4, groupSize: 128, slabRows: 16, update }));
+    const fast = withGgml(h, 128, 16, (update) => gptqIntSlabs(W, nRows, h, { bits: 4, groupSize: 128, slabRows: 16, update, inner: 32 }));
     const e0 = outputError(W, ref.dequantized, nRows, X, N), e1 = outputError(W, fast.dequantized, nRows, X, N);
     expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
     expect(sameFraction(fast.q, ref.q)).toBeGreaterThan(0.95);
@@ -169,7 +169,7 @@ describe('blocked Hessian factorization', () => {
     const W = weights(n, nRows, 4);
     const ref = gptqQuantizeRows('Q8_0', W, nRows, prepareHessian(H, n, { groupSize: 32 }), { dequantized: true });
     const hb = prepareHessianBlocked(H, n, { groupSize: 32, blockSize: 128, threads: 2 });
-    const fast = withGgml(hb, 128, 8, (update) => gptqQuantizeSlabs('Q8_0', W, nRows, hb, { dequantized: true, slabRows: 8, update }));
+    const fast = withGgml(hb, 128, 8, (update) => gptqQuantizeSlabs('Q8_0', W, nRows, hb, { dequantized: true, slabRows: 8, update, inner: 32 }));
     const e0 = outputError(W, ref.dequantized!, nRows, X, n), e1 = outputError(W, fast.dequantized!, nRows, X, n);
     expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
   });

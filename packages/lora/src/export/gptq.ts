@@ -58,8 +58,9 @@ type Source = { copy: string } | { float: GgufTensorInfo; plan: PlannedTensor } 
 
 interface OutTensor { name: string; dtype: SafetensorsDtype; shape: number[]; bytes: number; from: Source }
 
-/** Rows the solver walks together. */
+/** Rows the solver walks together, and columns per inner batch (the batch's bulk as products). */
 const SLAB_ROWS = 128;
+const INNER = 64;
 
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
 
@@ -171,7 +172,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
             prepared = { H: hf.H, h, update: new GgmlTrailingUpdate(h, { batch: batchColumns(opts.block, G), slabRows: SLAB_ROWS, threads: opts.threads }) };
           }
           const W = await hfValues(r, g, p);
-          const q = gptqIntSlabs(W, nOut, prepared.h, { bits, groupSize: G, block: opts.block, update: prepared.update, slabRows: SLAB_ROWS });
+          const q = gptqIntSlabs(W, nOut, prepared.h, { bits, groupSize: G, block: opts.block, update: prepared.update, slabRows: SLAB_ROWS, inner: INNER });
           parts = packGptq(q, nOut, nIn, bits);
           await checkpoint.save(name, file, concatGptq(parts));
         }

@@ -29,8 +29,9 @@ export interface GptqOptions extends CalibrationOptions {
   solver?: 'fast' | 'reference';
 }
 
-/** Rows the fast solver walks together. */
+/** Rows the fast solver walks together, and columns per inner batch (the batch's bulk as products). */
 const SLAB_ROWS = 128;
+const INNER = 64;
 
 /** Where GPTQ gets each weight's Hessian, and where it reports the values ggml will dequantize. */
 export interface HessianSource {
@@ -86,7 +87,7 @@ export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: 
       const all = checkpoint ? new Uint8Array(total) : undefined;
       return async (src: Float32Array, dst: Uint8Array, nRows: number) => {
         const so = { block: o.block, dequantized: source.quantizedRows !== undefined };
-        const r = update ? gptqQuantizeSlabs(type, src, nRows, h, { ...so, update, slabRows: SLAB_ROWS }, dst) : gptqQuantizeRows(type, src, nRows, h, so, dst);
+        const r = update ? gptqQuantizeSlabs(type, src, nRows, h, { ...so, update, slabRows: SLAB_ROWS, inner: INNER }, dst) : gptqQuantizeRows(type, src, nRows, h, so, dst);
         if (r.dequantized) source.quantizedRows!(name, ne, row, r.dequantized);
         all?.set(dst.subarray(0, nRows * rowBytes), row * rowBytes);
         row += nRows;

@@ -16,7 +16,11 @@ export interface SlabOptions {
   update?: TrailingUpdate;
   /** Rows walked together (default 128). */
   slabRows?: number;
+  /** Inner batch columns (0: none, the reference's loop); used where it divides the block or group. */
+  inner?: number;
 }
+
+const innerFor = (inner: number | undefined, G: number): number => (inner && G % inner === 0 ? inner : 0);
 
 let native: GgmlQuantizer | null | undefined;
 /** ggml's quantizers where the prebuilt library loads (the TS codecs are their bit-exact ports). */
@@ -52,7 +56,9 @@ export function gptqQuantizeSlabs(
   const xs = new Float32Array(S * G);
   const blockBytes = new Uint8Array(S * ts);
   const levels = new Int16Array(G);
-  const levelsByBlock = new Int16Array(n);
+  // per slab row: with inner batches the rows take turns inside a block
+  const levelsByBlock = new Int16Array(S * n);
+  let loadedAt = -1;
   const q = nativeQuantizer();
   // a block's columns are perm[i..i+G) for i a multiple of G (the walk keeps blocks together): on entering
   // it, the scale search runs for the slab's rows at once, on their compensated values in storage order
@@ -63,19 +69,24 @@ export function gptqQuantizeSlabs(
     if (q) q.quantizeChunk(type, xs.subarray(0, rows * G), blockBytes, rows, G, qw);
     else codec.quantizeBlocks(xs.subarray(0, rows * G), blockBytes, rows, G, qw);
     for (let r = 0; r < rows; r++) bytes.set(blockBytes.subarray(r * ts, (r + 1) * ts), (r0 + r) * rowBytes + blk * ts);
+    loadedAt = -1;
   };
   const update = opts.update ?? trailingUpdateJs(h);
-  gptqWalk(W, nRows, h, { batch: batchColumns(opts.block, G), slabRows: S, update, group: G, enter }, (r, i, w) => {
+  gptqWalk(W, nRows, h, { batch: batchColumns(opts.block, G), slabRows: S, update, group: G, enter, inner: innerFor(opts.inner, G) }, (r, i, w) => {
     const c = perm[i]!;
     const blk = Math.floor(c / G);
     const at = r * rowBytes + blk * ts;
-    if (i % G === 0) grid.load(bytes, at);
+    if (at !== loadedAt) {
+      grid.load(bytes, at);
+      loadedAt = at;
+    }
     const q = grid.level(c % G, w[i]!);
     const v = grid.value(c % G, q);
-    levelsByBlock[c] = q;
+    const lo = (r % S) * n;
+    levelsByBlock[lo + c] = q;
     if (deq) deq[r * n + c] = v;
     if ((i + 1) % G === 0) {
-      levels.set(levelsByBlock.subarray(blk * G, (blk + 1) * G));
+      levels.set(levelsByBlock.subarray(lo + blk * G, lo + (blk + 1) * G));
       grid.pack(levels, bytes, at);
     }
     return v;
@@ -96,14 +107,12 @@ export function gptqIntSlabs(W: Float32Array, nRows: number, h: PreparedHessian,
   const deq = new Float32Array(nRows * n);
   const gIdx = new Int32Array(n);
   for (let i = 0; i < n; i++) gIdx[perm[i]!] = Math.floor(i / G);
-  let s = 1, z = 0;
   const update = o.update ?? trailingUpdateJs(h);
-  gptqWalk(W, nRows, h, { batch: batchColumns(o.block, G), slabRows: o.slabRows, update }, (r, i, w) => {
-    if (i % G === 0) {
-      ({ scale: s, zero: z } = groupScaleZero(w, i, i + G, maxq));
-      scale[r * nGroups + i / G] = s;
-      zero[r * nGroups + i / G] = z;
-    }
+  gptqWalk(W, nRows, h, { batch: batchColumns(o.block, G), slabRows: o.slabRows, update, inner: innerFor(o.inner, G) }, (r, i, w) => {
+    // the row's group scale and zero, kept in the outputs (with inner batches the rows take turns in a group)
+    const gi = r * nGroups + Math.floor(i / G);
+    if (i % G === 0) ({ scale: scale[gi], zero: zero[gi] } = groupScaleZero(w, i, i + G, maxq));
+    const s = scale[gi]!, z = zero[gi]!;
     const c = perm[i]!;
     const code = Math.max(0, Math.min(maxq, Math.round(w[i]! / s) + z));
     q[r * n + c] = code;

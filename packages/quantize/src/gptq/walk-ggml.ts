@@ -14,9 +14,15 @@ export interface GgmlUpdateOptions {
   slabRows: number;
 }
 
+/** Products below this many multiply-adds run on one thread: waking the others costs more than they save. */
+const SMALL_PRODUCT = 1 << 22;
+
 export class GgmlTrailingUpdate implements TrailingUpdate {
   private readonly backend: Backend;
   private readonly runner: GraphRunner;
+  /** One thread, over the same CPU buffers, for the inner batches' small products. */
+  private readonly single: Backend;
+  private readonly singleRunner: GraphRunner;
   private readonly ctx: GgmlContext;
   private readonly buf: BackendBuffer;
   private readonly ut: Tensor;
@@ -29,6 +35,8 @@ export class GgmlTrailingUpdate implements TrailingUpdate {
     const n = (this.n = h.n);
     this.backend = Backend.create({ device: 'cpu', threads: o.threads });
     this.runner = new GraphRunner(this.backend);
+    this.single = Backend.create({ device: 'cpu', threads: 1 });
+    this.singleRunner = new GraphRunner(this.single);
     this.ctx = new GgmlContext(this.backend.lib, 2);
     this.ut = this.ctx.newTensor('F32', [n, n], 'gptq.ut');
     this.e = this.ctx.newTensor('F32', [o.batch * o.slabRows], 'gptq.err');
@@ -51,20 +59,21 @@ export class GgmlTrailingUpdate implements TrailingUpdate {
     }
   }
 
-  apply(w: Float64Array, rows: number, E: Float64Array, i1: number, i2: number): void {
-    const n = this.n, B = i2 - i1, m = n - i2;
+  apply(w: Float64Array, rows: number, E: Float64Array, i1: number, i2: number, to: number): void {
+    const n = this.n, B = i2 - i1, m = to - i2;
     if (B > this.o.batch || rows > this.o.slabRows) throw new RangeError(`batch ${B} × ${rows} rows exceeds the ${this.o.batch} × ${this.o.slabRows} the update was built for`);
     for (let k = 0; k < rows * B; k++) this.e32[k] = E[k]!;
     this.backend.setData(this.e, this.e32.subarray(0, rows * B));
     const ctx = new GgmlContext(this.backend.lib, 4, 8);
     try {
-      // a: rows j ≥ i2 of Uᵀ, columns i1..i2 (row stride n); b: E, rows × B
+      // a: rows i2 ≤ j < to of Uᵀ, columns i1..i2 (row stride n); b: E, rows × B
       const a = ctx.view(this.ut, [B, m], [n * 4], (i2 * n + i1) * 4);
       const b = ctx.view(this.e, [B, rows], [B * 4], 0);
       const d = ctx.mulMat(a, b);
-      const gf = this.runner.graph(ctx, [d]);
-      this.runner.alloc(gf);
-      this.runner.compute(gf);
+      const runner = B * m * rows < SMALL_PRODUCT ? this.singleRunner : this.runner;
+      const gf = runner.graph(ctx, [d]);
+      runner.alloc(gf);
+      runner.compute(gf);
       if (this.d32.length < rows * m) this.d32 = new Float32Array(rows * m);
       const D = this.backend.getF32(d, this.d32.subarray(0, rows * m));
       for (let r = 0; r < rows; r++) {
@@ -77,6 +86,8 @@ export class GgmlTrailingUpdate implements TrailingUpdate {
   }
 
   free(): void {
+    this.singleRunner.free();
+    this.single.free();
     this.runner.free();
     this.buf.free();
     this.ctx.free();
