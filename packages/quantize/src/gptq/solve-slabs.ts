@@ -7,7 +7,7 @@ import { getCodec } from '../codecs/index.js';
 import { loadGgmlQuantizer, type GgmlQuantizer } from '../native/ggml-quantize.js';
 import { blockGrid } from './grids.js';
 import type { PreparedHessian } from './hessian.js';
-import { groupScaleZero, type IntSolveOptions, type IntSolveResult } from './int-solver.js';
+import { groupScaleZero, intOutputs, type IntSolveOptions, type IntSolveResult } from './int-solver.js';
 import type { SolveOptions, SolveResult } from './solver.js';
 import { gptqWalk, trailingUpdateJs, type TrailingUpdate } from './walk.js';
 
@@ -98,15 +98,7 @@ export function gptqQuantizeSlabs(
 export function gptqIntSlabs(W: Float32Array, nRows: number, h: PreparedHessian, o: IntSolveOptions & SlabOptions): IntSolveResult {
   const { n, perm } = h;
   const G = o.groupSize;
-  if (n % G !== 0) throw new RangeError(`rows of ${n} are not whole groups of ${G}`);
-  const nGroups = n / G;
-  const maxq = (1 << o.bits) - 1;
-  const q = new Uint8Array(nRows * n);
-  const scale = new Float32Array(nRows * nGroups);
-  const zero = new Uint8Array(nRows * nGroups);
-  const deq = new Float32Array(nRows * n);
-  const gIdx = new Int32Array(n);
-  for (let i = 0; i < n; i++) gIdx[perm[i]!] = Math.floor(i / G);
+  const { nGroups, maxq, q, scale, zero, deq, gIdx } = intOutputs(nRows, h, o);
   const update = o.update ?? trailingUpdateJs(h);
   gptqWalk(W, nRows, h, { batch: batchColumns(o.block, G), slabRows: o.slabRows, update, inner: innerFor(o.inner, G) }, (r, i, w) => {
     // the row's group scale and zero, kept in the outputs (with inner batches the rows take turns in a group)
