@@ -9,6 +9,10 @@
 // llama-server: LLAMA_SERVER=path, default ~/.cache/qtk-anchors/build/bin/llama-server, built once from the
 // llama.cpp source node-llama-cpp bundles (git clone node_modules/node-llama-cpp/llama/gitRelease.bundle, then
 // cmake -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF and build the llama-server target).
+// The prompts are screened first on llama-server: on a random-weight model greedy decoding often emits
+// bytes that are not valid UTF-8, and llama-server then answers 500 ("does not match the expected
+// Content-only format": its output parser accepts valid UTF-8 only) after generating every token. Both
+// servers get only prompts llama-server answered, so that every request counts on both sides.
 // Prints a Markdown section and puts it into bench/RESULTS.md between the serve markers.
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -47,6 +51,31 @@ if (!modelPath) {
   await fs.rm(dir, { recursive: true, force: true });
 }
 
+/** Candidate prompt k; distinct early, so that no request reuses another's prompt cache. */
+const candidate = (k) => `Request ${k}: write a short story about the number ${k * 7 + 3}.`;
+
+/** The first `need` candidates llama-server answers with 200, asked `parallel` at a time. */
+async function screenPrompts(need, parallel) {
+  const server = await startServer('llama-server', parallel);
+  const ok = new Map();
+  let next = 0;
+  let tried = 0;
+  const worker = async () => {
+    while (ok.size < need && next < need * 10) {
+      const k = next++;
+      tried++;
+      const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: candidate(k), max_tokens: maxTokens, temperature: 0 }) });
+      await res.text();
+      if (res.status === 200) ok.set(k, candidate(k));
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  await server.stop();
+  const prompts = [...ok].sort((a, b) => a[0] - b[0]).map(([, p]) => p).slice(0, need);
+  if (prompts.length < need) throw new Error(`llama-server answered only ${prompts.length} of ${tried} prompts; the bench needs ${need}.`);
+  return { prompts, tried };
+}
+
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
@@ -77,7 +106,8 @@ async function startServer(kind, parallel) {
   return { kind, url, stop: () => new Promise((r) => { child.on('exit', r); child.kill('SIGTERM'); }) };
 }
 
-/** `clients` workers post requests back to back until `clients × perClient` are done. */
+/** `clients` workers post requests back to back until `clients × perClient` are done; round r uses
+ *  prompts[r × total …], the warm-up (round -1) the last prompt. */
 async function load(server, clients, round) {
   const total = clients * perClient;
   const latencies = [];
@@ -85,7 +115,7 @@ async function load(server, clients, round) {
   let failed = 0;
   let next = 0;
   const post = async (i) => {
-    const prompt = `Round ${round}, request ${i}: write a short story about the number ${i * 7 + 3}.`;
+    const prompt = round < 0 ? prompts[prompts.length - 1] : prompts[round * total + i];
     const t = performance.now();
     const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0 }) });
     const body = await res.text();
@@ -102,6 +132,8 @@ async function load(server, clients, round) {
   return { tps: tokens / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99), failed, tokens };
 }
 
+const maxClients = Math.max(...clientCounts);
+const { prompts, tried } = await screenPrompts(rounds * maxClients * perClient + 1, maxClients);
 const loadBefore = os.loadavg()[0];
 const table = [];
 for (const clients of clientCounts) {
@@ -142,7 +174,7 @@ const md = [
   `| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
   ...rows,
   ``,
-  `Best round = the range's upper end for tokens/s and lower end for latency. Tokens are counted from each successful response's usage; failed requests (non-200) count in neither tokens nor latency. "p50 speed" is llama-server's p50 divided by the row's (above 1 = faster). The machine is shared: compare rows of one run, not runs.`,
+  `Best round = the range's upper end for tokens/s and lower end for latency. Tokens are counted from each successful response's usage; failed requests (non-200) count in neither tokens nor latency. Prompts: the first ${prompts.length} of ${tried} candidates that llama-server answered (on a random-weight model the rest decode to invalid UTF-8, which its output parser refuses with a 500 after generating). "p50 speed" is llama-server's p50 divided by the row's (above 1 = faster). The machine is shared: compare rows of one run, not runs.`,
 ].join('\n');
 console.log(md);
 
