@@ -65,6 +65,14 @@ describe('qtk', () => {
     expect(r.stdout).toMatch(/^recommended: Q\d_K/m);
   });
 
+  it('plan exits 1 after the table when no preset fits the card', async () => {
+    const { QWEN3_6_27B_CONFIG } = await import('@qtk/fixtures');
+    const f = path.join(tmp, 'config-small-card.json');
+    await fs.writeFile(f, JSON.stringify(QWEN3_6_27B_CONFIG));
+    const r = qtk('plan', f, '--vram', '8GiB', '--ctx', '32768');
+    expect({ code: r.code, verdict: r.stdout.match(/^(nothing fits|recommended):/m)?.[1] }).toEqual({ code: 1, verdict: 'nothing fits' });
+  });
+
   it('plan refuses a malformed --vram in one line naming the flag', () => {
     const r = qtk('plan', tmp, '--vram', 'lots');
     expect(r.code).not.toBe(0);

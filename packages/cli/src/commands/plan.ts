@@ -3,7 +3,7 @@ import type { QtkCommand } from '../command.js';
 
 export const planCommand: QtkCommand = {
   command: 'plan <model>',
-  describe: 'Which preset fits a GPU: file size and serving memory (weights, KV cache, recurrent state, compute) per preset, with --train the LoRA/QLoRA training memory, from the config or GGUF header alone',
+  describe: 'Which preset fits a GPU: file size and serving memory (weights, KV cache, recurrent state, compute) per preset, with --train the LoRA/QLoRA training memory, from the config or GGUF header alone. Exits 1 (after the table) when no preset fits',
   builder: (y) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, its config.json, or a .gguf' })
@@ -30,6 +30,8 @@ export const planCommand: QtkCommand = {
         : undefined,
     };
     const { planMain } = await import('@qtk/quantize');
-    await planMain(opts);
+    const plan = await planMain(opts);
+    // The table is still useful when nothing fits, but a script must not read that as a recommendation.
+    if (!plan.recommended) process.exitCode = 1;
   },
 };

@@ -33,8 +33,11 @@ export function qwen3WeightSpecs(p: Qwen3Params): WeightSpec[] {
   return specs;
 }
 
-/** One Qwen3 block: x [nEmbd, T] → [nEmbd, T]. */
-export function qwen3Layer(b: BuildCtx, p: Qwen3Params, lw: LayerWeights, x: Tensor, io: AttnInputs): Tensor {
+/** Attention over RoPE'd heads: q [hd, nHead, T], k/v [hd, nKv, T] → [hd·nHead, T]. */
+export type Attend = (q: Tensor, k: Tensor, v: Tensor, scale: number) => Tensor;
+
+/** One Qwen3 block, x [nEmbd, T] → [nEmbd, T], with the attention itself supplied (cached or training). */
+export function qwen3Block(b: BuildCtx, p: Qwen3Params, lw: LayerWeights, x: Tensor, pos: Tensor, attend: Attend): Tensor {
   const g = b.g;
   const T = x.ne[1];
   const hd = p.headDim;
@@ -43,10 +46,15 @@ export function qwen3Layer(b: BuildCtx, p: Qwen3Params, lw: LayerWeights, x: Ten
   let q = g.reshape(linear(b, lw, 'attn_q.weight', a), [hd, p.nHead, T]);
   let k = g.reshape(linear(b, lw, 'attn_k.weight', a), [hd, p.nHeadKv, T]);
   const v = g.reshape(linear(b, lw, 'attn_v.weight', a), [hd, p.nHeadKv, T]);
-  q = g.rope(rmsNormW(b, q, lw.get('attn_q_norm.weight'), p.eps), io.pos, rope);
-  k = g.rope(rmsNormW(b, k, lw.get('attn_k_norm.weight'), p.eps), io.pos, rope);
-  const att = attention(b, q, k, v, io, 1 / Math.sqrt(hd));
+  q = g.rope(rmsNormW(b, q, lw.get('attn_q_norm.weight'), p.eps), pos, rope);
+  k = g.rope(rmsNormW(b, k, lw.get('attn_k_norm.weight'), p.eps), pos, rope);
+  const att = attend(q, k, v, 1 / Math.sqrt(hd));
   const h = g.add(x, linear(b, lw, 'attn_output.weight', att));
   const f = rmsNormW(b, h, lw.get('ffn_norm.weight'), p.eps);
   return g.add(h, swigluFfn(b, lw, f));
+}
+
+/** One Qwen3 block of the inference graph (KV cache through `io`). */
+export function qwen3Layer(b: BuildCtx, p: Qwen3Params, lw: LayerWeights, x: Tensor, io: AttnInputs): Tensor {
+  return qwen3Block(b, p, lw, x, io.pos, (q, k, v, scale) => attention(b, q, k, v, io, scale));
 }

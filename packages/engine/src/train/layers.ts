@@ -5,6 +5,7 @@
 import { ROPE_TYPE } from '../ggml/context.js';
 import type { Tensor } from '../ggml/tensor.js';
 import { linear, rmsNormW, swigluFfn, type BuildCtx, type LayerWeights } from '../model/build.js';
+import { qwen3Block } from '../model/qwen3.js';
 import { convChannels, type ModelParams, type Qwen35Params, type Qwen3Params } from '../model/hparams.js';
 import { gatedDeltaChunked, gdnChunkSize } from './gdn-chunked.js';
 import { causalConvP, l2normP, permuteC, sigmoidP, type GraphConsts } from './ops.js';
@@ -38,20 +39,7 @@ export function trainAttention(b: BuildCtx, q: Tensor, k: Tensor, v: Tensor, mas
 }
 
 export function trainQwen3Layer(b: BuildCtx, p: Qwen3Params, lw: LayerWeights, x: Tensor, io: TrainInputs): Tensor {
-  const g = b.g;
-  const T = x.ne[1];
-  const hd = p.headDim;
-  const rope = { nDims: p.nRot, mode: ROPE_TYPE.NEOX, freqBase: p.ropeBase, nCtxOrig: p.nCtxTrain };
-  const a = rmsNormW(b, x, lw.get('attn_norm.weight'), p.eps);
-  let q = g.reshape(linear(b, lw, 'attn_q.weight', a), [hd, p.nHead, T]);
-  let k = g.reshape(linear(b, lw, 'attn_k.weight', a), [hd, p.nHeadKv, T]);
-  const v = g.reshape(linear(b, lw, 'attn_v.weight', a), [hd, p.nHeadKv, T]);
-  q = g.rope(rmsNormW(b, q, lw.get('attn_q_norm.weight'), p.eps), io.pos, rope);
-  k = g.rope(rmsNormW(b, k, lw.get('attn_k_norm.weight'), p.eps), io.pos, rope);
-  const att = trainAttention(b, q, k, v, io.mask, 1 / Math.sqrt(hd));
-  const h = g.add(x, linear(b, lw, 'attn_output.weight', att));
-  const f = rmsNormW(b, h, lw.get('ffn_norm.weight'), p.eps);
-  return g.add(h, swigluFfn(b, lw, f));
+  return qwen3Block(b, p, lw, x, io.pos, (q, k, v, scale) => trainAttention(b, q, k, v, io.mask, scale));
 }
 
 /** Gated attention: q_proj packs [query | gate] per head; output gated by sigmoid(gate). */
