@@ -4,7 +4,7 @@
 // greedy /v1/completions requests back to back. Reports generated tokens/s (from each response's usage)
 // and p50/p99 request latency: median and spread (min–max) of the rounds, which alternate the servers.
 // Usage: node bench/serve.mjs [model.gguf] [--clients 1,4,8] [--requests-per-client 2] [--max-tokens 32]
-//        [--threads 2] [--ctx 256] [--rounds 3]
+//        [--threads 2] [--ctx 256] [--rounds 3] [--no-prebuilt-anchor]
 // Without a model it builds the qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocabulary).
 // llama-server: LLAMA_SERVER=path, default ~/.cache/qtk-anchors/build/bin/llama-server, built once from the
 // llama.cpp source node-llama-cpp bundles (git clone node_modules/node-llama-cpp/llama/gitRelease.bundle, then
