@@ -34,6 +34,7 @@ const CASES: Case[] = [
   [['quantize', 'm-f16.gguf', 'q.gguf', '--type', 'Q9_X'], /Q9_X/],
   [['quantize', 'm-f16.gguf', 'q.gguf', '--bits', '4', '--imatrix', 'a.dat', '--imatrix', 'b.dat'], /--imatrix: got 2 values/],
   [['quantize', 'm-f16.gguf', 'q.gguf'], /--bits/],
+  [['quantize', 'm-f16.gguf', 'q.gguf', '--bits', '4', '--method', 'gptq', '--calib', 'text.txt', '--gptq-solver', 'turbo'], /--gptq-solver: got "turbo"; allowed: one of fast, reference/],
   [['quantize', 'link.gguf', 'm-f16.gguf', '--bits', '8', '--force'], /m-f16\.gguf: is the input link\.gguf/],
   [['quantize', 'm-f16.gguf', 'hard.gguf', '--bits', '8', '--force'], /hard\.gguf: is the input m-f16\.gguf/],
   [['quantize', 'm-f16.gguf', 'm-f16.gguf', '--bits', '8', '--force'], /m-f16\.gguf: is the input/],

@@ -1,5 +1,6 @@
 // SIGINT and SIGTERM halfway through convert, quantize and imatrix, sent to the built `qtk` bin:
-// the run exits 130/143 with one line, and the working folder is exactly as it was before.
+// the run exits 130/143 with one line, and the working folder is exactly as it was before. `export gptq`
+// keeps its finished linears for a resumed run, and its line says where.
 // "Halfway" is measured, not guessed: a first run gives the finished output's size (or, for
 // imatrix, which writes only at the end, its wall time), the second is signalled at half of it.
 import { describe, it, expect, beforeAll } from 'vitest';
@@ -95,6 +96,30 @@ describe('interrupted runs leave the folder as it was', () => {
       expect(r.code, r.stderr).toBe(code);
       expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^qtk: imatrix interrupted \\(${signal}\\)`));
       expect(await snapshot(work)).toEqual(before);
+    });
+  });
+
+  describe('export gptq', () => {
+    it('SIGINT after the first finished linear exits 130, removes the partial output and names the kept checkpoint', async () => {
+      const args = ['export', 'gptq', 'm-f16.gguf', '--hf', 'hf', '-o', 'gq', '--calib', 'text.txt', '--calib-tokens', '256', '--ctx', '128', '--threads', '1'];
+      const ckpt = path.join(work, 'gq.gptq-checkpoint');
+      const run = start(work, args);
+      let over = false;
+      void run.done.then(() => { over = true; });
+      const finished = async () => (await fs.readdir(ckpt).catch(() => [] as string[])).filter((f) => f.endsWith('.bin'));
+      while ((await finished()).length === 0) {
+        if (over) throw new Error(`the run ended before a linear was finished: ${(await run.done).stderr}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      run.child.kill('SIGINT');
+      const r = await run.done;
+      try {
+        expect(r.code, r.stderr).toBe(130);
+        expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^qtk: export gptq interrupted \(SIGINT\); removed the partial .*gq\.tmp-\d+; finished linears are kept in .*gq\.gptq-checkpoint and the same command resumes from them\.$/);
+        expect((await finished()).length).toBeGreaterThan(0);
+      } finally {
+        await fs.rm(ckpt, { recursive: true, force: true });
+      }
     });
   });
 });

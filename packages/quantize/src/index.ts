@@ -18,6 +18,10 @@ export {
 export { blockGrid, GPTQ_TYPES, type BlockGrid } from './gptq/grids.js';
 export { prepareHessian, type PreparedHessian, type PrepareOptions } from './gptq/hessian.js';
 export { gptqQuantizeRows, type SolveOptions, type SolveResult } from './gptq/solver.js';
+export { prepareHessianBlocked, type BlockedOptions } from './gptq/hessian-blocked.js';
+export { batchColumns, gptqIntSlabs, gptqQuantizeSlabs, type SlabOptions } from './gptq/solve-slabs.js';
+export { gptqWalk, trailingUpdateJs, type RoundColumn, type TrailingUpdate, type WalkOptions } from './gptq/walk.js';
+export { GgmlTrailingUpdate, type GgmlUpdateOptions } from './gptq/walk-ggml.js';
 export type { CalibrationOptions } from './gptq/calibrate.js';
 export { quantizeGptq, gptqRounding, type GptqOptions, type HessianSource } from './gptq/quantize-gptq.js';
 export { PLAN_PRESETS, presetSize, presetSizes, type PresetSize } from './plan/sizes.js';

@@ -1,5 +1,6 @@
 // Prometheus text exposition (format 0.0.4). Token counters and gauges carry llama-server's
 // `llamacpp:` names so dashboards built for it keep working; request counters and histograms are qtk's own.
+import type { DecodeStats } from './llama/scheduler.js';
 
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
 
@@ -37,7 +38,7 @@ export class Metrics {
 
   constructor(
     private readonly gauges: () => { processing: number; deferred: number; slotsIdle: number; slotsTotal: number },
-    private readonly decodes: () => { calls: number; tokens: number } = () => ({ calls: 0, tokens: 0 }),
+    private readonly decodes: () => DecodeStats = () => ({ calls: 0, tokens: 0, decodeSeconds: 0, stepSeconds: 0, checkpointSeconds: 0 }),
   ) {}
 
   /** One finished HTTP request: `endpoint` is the route pattern, never the raw URL (bounded label set). */
@@ -74,6 +75,9 @@ export class Metrics {
     metric('qtk_decode_calls_total', 'counter', 'llama_decode calls (one per step for all active sequences).', [`qtk_decode_calls_total ${d.calls}`]);
     metric('qtk_decode_tokens_total', 'counter', 'Tokens evaluated by those calls (prompt and generated).', [`qtk_decode_tokens_total ${d.tokens}`]);
     metric('qtk_decode_tokens_per_call', 'gauge', 'Mean tokens per llama_decode call since start.', [`qtk_decode_tokens_per_call ${d.calls > 0 ? d.tokens / d.calls : 0}`]);
+    metric('qtk_decode_seconds_total', 'counter', 'Seconds inside llama_decode.', [`qtk_decode_seconds_total ${d.decodeSeconds}`]);
+    metric('qtk_step_seconds_total', 'counter', 'Seconds of the decode steps outside llama_decode (batch layout, sampling, prompt-end checkpoints).', [`qtk_step_seconds_total ${d.stepSeconds}`]);
+    metric('qtk_checkpoint_seconds_total', 'counter', 'Seconds saving the recurrent state at prompt ends (part of the step seconds).', [`qtk_checkpoint_seconds_total ${d.checkpointSeconds}`]);
     metric('llamacpp:requests_processing', 'gauge', 'Number of requests processing.', [`llamacpp:requests_processing ${g.processing}`]);
     metric('llamacpp:requests_deferred', 'gauge', 'Number of requests deferred (queue depth).', [`llamacpp:requests_deferred ${g.deferred}`]);
     metric('qtk_slots_idle', 'gauge', 'Sequences free to take a request.', [`qtk_slots_idle ${g.slotsIdle}`]);

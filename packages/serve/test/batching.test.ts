@@ -86,6 +86,21 @@ describe('continuous batching', () => {
     expect(tokens / calls).toBeGreaterThan(3);
   });
 
+  it('reports in /metrics the seconds spent inside llama_decode and in the steps around it', async () => {
+    const read = async (): Promise<Map<string, number>> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return new Map(text.split('\n').filter((l) => l.startsWith('qtk_')).map((l) => [l.split(' ')[0]!, Number(l.split(' ')[1])]));
+    };
+    const before = await read();
+    await complete('A short one');
+    const after = await read();
+    const delta = (name: string): number => after.get(name)! - before.get(name)!;
+    expect(delta('qtk_decode_seconds_total')).toBeGreaterThan(0);
+    expect(delta('qtk_step_seconds_total')).toBeGreaterThan(0);
+    // the prompt end of this hybrid model saves its recurrent state once
+    expect(delta('qtk_checkpoint_seconds_total')).toBeGreaterThan(0);
+  });
+
   it('reuses the prompt of the previous turn on the same sequence (a checkpoint on this hybrid model), with the text of a fresh sequence', async () => {
     const first = [{ role: 'user' as const, content: 'Tell me about rivers.' }];
     const turn1 = await client.chat.completions.create({ model: server.modelId, messages: first, max_tokens: 6, temperature: 0 });

@@ -29,6 +29,7 @@ export const quantizeCommand: QtkCommand = {
       .option('damp', { type: 'string', describe: 'gptq: damping, fraction of mean diag(H) (default 0.01)' })
       .option('block', { type: 'string', describe: 'gptq: columns per lazy batch (default 128)' })
       .option('act-order', { type: 'boolean', default: false, describe: 'gptq: visit blocks and columns by decreasing diag(H)' })
+      .option('gptq-solver', { type: 'string', describe: 'gptq: fast (ggml matrix products, default) or reference (the f64 TypeScript reference, one row at a time)' })
       .option('fit', { type: 'string', describe: 'choose each tensor\'s type to fit this size (e.g. 14GiB) with the least measured error' })
       .option('ctx', { type: 'string', describe: 'with --fit: also keep room for the KV cache, state and compute buffer at this context' }),
   run: async (args) => {
@@ -65,6 +66,7 @@ export const quantizeCommand: QtkCommand = {
       damp: numberArg('damp', args.damp, { min: 0, max: 10 }),
       block: intArg('block', args.block, { min: 1, max: 65536 }),
       actOrder: Boolean(args['act-order']),
+      solver: enumArg('gptq-solver', args['gptq-solver'], ['fast', 'reference'] as const),
     });
   },
 };

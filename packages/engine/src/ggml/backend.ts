@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { QtkError } from '@qtk/core';
-import { koffi, loadGgml, variantBinDir, type GgmlLib, type GgmlVariant, type Ptr } from './lib.js';
+import { koffi, loadGgml, loadedGgmlVariant, variantBinDir, type GgmlLib, type GgmlVariant, type Ptr } from './lib.js';
 import { GgmlContext } from './context.js';
 import { nbytes, type Tensor } from './tensor.js';
 
@@ -56,10 +56,11 @@ export class Backend {
     if (!DEVICE_CHOICES.includes(choice)) {
       throw new QtkError(`--device ${String(choice)} is not a device choice; use one of ${DEVICE_CHOICES.join(', ')}.`);
     }
-    const variant: GgmlVariant = choice === 'auto' ? autoVariant() : choice;
+    // the CPU device is in every build: a CPU backend beside a loaded GPU build uses that build's
+    const variant: GgmlVariant = choice === 'auto' ? autoVariant() : choice === 'cpu' ? (loadedGgmlVariant() ?? 'cpu') : choice;
     const lib = loadGgml(variant);
     const devices = listDevices(lib);
-    const wantGpu = variant !== 'cpu';
+    const wantGpu = choice !== 'cpu' && variant !== 'cpu';
     let dev = devices.find((d) => (wantGpu ? d.info.type === DEV_TYPE.GPU || d.info.type === DEV_TYPE.IGPU : d.info.type === DEV_TYPE.CPU));
     if (!dev && wantGpu && choice === 'auto') dev = devices.find((d) => d.info.type === DEV_TYPE.CPU);
     if (!dev) {

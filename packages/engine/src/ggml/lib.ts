@@ -234,6 +234,9 @@ export type GgmlLib = ReturnType<typeof declare> & { variant: GgmlVariant; binDi
 
 let loaded: GgmlLib | undefined;
 
+/** The ggml build this process has loaded, if any (every build also holds the CPU backend). */
+export const loadedGgmlVariant = (): GgmlVariant | undefined => loaded?.variant;
+
 /**
  * Loads one variant's libggml-base + registry library and all its backends, once per process.
  * The libraries cannot be unloaded, so a second, different variant is refused.

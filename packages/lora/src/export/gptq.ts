@@ -16,8 +16,8 @@ import {
   SAFETENSORS_DTYPES, type GgufTensorInfo, type SafetensorsDtype,
 } from '@qtk/core';
 import {
-  concatGptq, gptqBytes, gptqFits, gptqIntRows, GptqCheckpoint, packGptq, prepareHessian, SequentialCalibration, splitGptq, unpackGptq,
-  type GptqTensors, type PreparedHessian,
+  batchColumns, concatGptq, gptqBytes, gptqFits, gptqIntSlabs, GgmlTrailingUpdate, GptqCheckpoint, packGptq, prepareHessianBlocked,
+  SequentialCalibration, splitGptq, unpackGptq, type GptqTensors, type PreparedHessian,
 } from '@qtk/quantize';
 import { exportedConfig, FLOAT, hfValues, type FloatType } from './hf.js';
 import { writeShards } from './sharded-writer.js';
@@ -57,6 +57,10 @@ export interface ExportGptqResult {
 type Source = { copy: string } | { float: GgufTensorInfo; plan: PlannedTensor } | { quant: GgufTensorInfo; plan: PlannedTensor; part: 'qweight' | 'qzeros' | 'scales' | 'g_idx' };
 
 interface OutTensor { name: string; dtype: SafetensorsDtype; shape: number[]; bytes: number; from: Source }
+
+/** Rows the solver walks together, and columns per inner batch (the batch's bulk as products). */
+const SLAB_ROWS = 128;
+const INNER = 64;
 
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
 
@@ -98,9 +102,11 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
   })) as Record<string, unknown>;
   const { arch, hparams } = resolveArchitecture(config, cfgPath);
   const tmp = `${out}.tmp-${process.pid}`;
+  // set while the checkpoint folder holds finished linears that an interrupt leaves in place
+  let keptIn: string | undefined;
   const off = onInterrupt(async () => {
     await fs.rm(tmp, { recursive: true, force: true });
-    return `removed the partial ${tmp}`;
+    return `removed the partial ${tmp}${keptIn ? `; finished linears are kept in ${keptIn} and the same command resumes from them` : ''}`;
   }, 'export gptq');
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(path.join(tmp, '.work'), { recursive: true });
@@ -135,12 +141,14 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
       tokens: opts.calibTokens ?? null, ctx: opts.ctx ?? null, bits, groupSize, descAct: Boolean(opts.descAct), damp: opts.damp ?? null, block: opts.block ?? null,
     });
     if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished linears from ${checkpoint.dir}`);
+    keptIn = checkpoint.dir;
     const solved = new Set<string>();
     const cal = await SequentialCalibration.open(gguf, { calib: opts.calib, tokens: opts.calibTokens, ctx: opts.ctx, threads: opts.threads, calibOutput: false });
     let ok = false;
+    // one factorization, and one upload of it for the matmuls, per Hessian (q/k/v and gate/up share theirs)
+    let prepared: { H: Float32Array; h: PreparedHessian; update: GgmlTrailingUpdate } | undefined;
     try {
       log(`gptq: calibrating on ${cal.tokens} tokens (${cal.windowCount} windows), layer by layer through the quantized layers`);
-      let prepared: { H: Float32Array; h: PreparedHessian } | undefined;
       for (const { name, g, p } of candidates) {
         const [nOut, nIn] = p.srcShape as [number, number];
         const file = `${g.name}.gptq${bits}`;
@@ -155,13 +163,17 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
             log(`notice: ${name} [${nOut}, ${nIn}] does not fit ${bits}-bit groups of ${groupSize}: kept in float`);
             continue;
           }
+          const G = groupSize === -1 ? nIn : groupSize;
           if (prepared?.H !== hf.H) {
+            prepared?.update.free();
+            prepared = undefined;
             // desc_act: columns by decreasing diag(H), groups formed along that order (g_idx records them)
-            const G = groupSize === -1 ? nIn : groupSize;
-            prepared = { H: hf.H, h: prepareHessian(hessianToHf(hf.H, nIn, p.colPerm), nIn, { damp: opts.damp, groupSize: opts.descAct ? 1 : G, actOrder: opts.descAct }) };
+            const h = prepareHessianBlocked(hessianToHf(hf.H, nIn, p.colPerm), nIn, { damp: opts.damp, groupSize: opts.descAct ? 1 : G, actOrder: opts.descAct, threads: opts.threads });
+            prepared = { H: hf.H, h, update: new GgmlTrailingUpdate(h, { batch: batchColumns(opts.block, G), slabRows: SLAB_ROWS, threads: opts.threads }) };
           }
           const W = await hfValues(r, g, p);
-          parts = packGptq(gptqIntRows(W, nOut, prepared.h, { bits, groupSize: groupSize === -1 ? nIn : groupSize, block: opts.block }), nOut, nIn, bits);
+          const q = gptqIntSlabs(W, nOut, prepared.h, { bits, groupSize: G, block: opts.block, update: prepared.update, slabRows: SLAB_ROWS, inner: INNER });
+          parts = packGptq(q, nOut, nIn, bits);
           await checkpoint.save(name, file, concatGptq(parts));
         }
         // the stream goes on with what the loaders reconstruct, so a resumed run equals an uninterrupted one
@@ -172,6 +184,7 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
       }
       ok = true;
     } finally {
+      prepared?.update.free();
       cal.close();
       if (!ok) log(`gptq: finished linears are kept in ${checkpoint.dir}; the same command resumes from them`);
     }
@@ -260,7 +273,10 @@ export async function exportGptq(opts: ExportGptqOptions): Promise<ExportGptqRes
     }
     if (opts.overwrite) await fs.rm(out, { recursive: true, force: true });
     await fs.rename(tmp, out);
-    if (!opts.keepCheckpoint) await checkpoint.remove();
+    if (!opts.keepCheckpoint) {
+      keptIn = undefined;
+      await checkpoint.remove();
+    }
     return { files, quantized, kept: tensors.length - 4 * quantized.length, bytes: total, calibTokens: cal.tokens };
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });

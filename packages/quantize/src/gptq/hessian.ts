@@ -8,8 +8,9 @@ export interface PreparedHessian {
   readonly n: number;
   /** perm[i]: the storage column visited i-th. */
   readonly perm: Int32Array;
-  /** Upper Cholesky factor of H⁻¹ in walk order, row-major n×n (only i ≤ k is read). */
-  readonly U: Float64Array;
+  /** Upper Cholesky factor of H⁻¹ in walk order, row-major n×n (only i ≤ k is read); f64 from the
+   *  reference, f32 from the blocked factorization (hessian-blocked.ts). */
+  readonly U: Float64Array | Float32Array;
   /** Columns no calibration input reached (H_ii = 0): their weights are zeroed, as GPTQ does. */
   readonly dead: Uint8Array;
   /** diag(H) in storage order: the importance weights the scale searches see. */
@@ -89,11 +90,19 @@ function walkOrder(diag: Float64Array, n: number, g: number, actOrder: boolean):
   return perm;
 }
 
-/** H is n×n row-major, symmetric (f32 or f64); it is not modified. */
-export function prepareHessian(H: Float32Array | Float64Array, n: number, opts: PrepareOptions): PreparedHessian {
+/** What every factorization starts from: the walk order, dead columns and the damped diagonal's scale. */
+export interface HessianWalk {
+  perm: Int32Array;
+  dead: Uint8Array;
+  /** diag(H), 1 on dead columns. */
+  diag: Float64Array;
+  /** mean of `diag`: the damping is a multiple of it. */
+  mean: number;
+}
+
+export function hessianWalk(H: Float32Array | Float64Array, n: number, opts: PrepareOptions): HessianWalk {
   const g = opts.groupSize;
   if (n % g !== 0) throw new RangeError(`${n} columns are not a whole number of ${g}-column blocks`);
-  const damp = opts.damp ?? 0.01;
   const diag = new Float64Array(n);
   const dead = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
@@ -103,9 +112,27 @@ export function prepareHessian(H: Float32Array | Float64Array, n: number, opts: 
   const perm = walkOrder(diag, n, g, Boolean(opts.actOrder));
   let mean = 0;
   for (let i = 0; i < n; i++) mean += diag[i]!;
-  mean /= n;
-  // Damping grows tenfold until H is positive definite (calibration with fewer tokens than columns is singular).
+  return { perm, dead, diag, mean: mean / n };
+}
+
+/** Damping grows tenfold until `factor` succeeds (calibration with fewer tokens than columns is singular);
+ *  factor(λ) returns U for H + λ·mean·I in walk order, or undefined when that is not positive definite. */
+export function dampedFactor(
+  n: number, walk: HessianWalk, opts: PrepareOptions, factor: (lambda: number) => Float32Array | Float64Array | undefined,
+): PreparedHessian {
+  const damp = opts.damp ?? 0.01;
   for (let lambda = damp; lambda <= 1e3 * Math.max(damp, 1e-6); lambda *= 10) {
+    const U = factor(lambda);
+    if (U) return { n, perm: walk.perm, U, dead: walk.dead, importance: Float32Array.from(walk.diag), damp: lambda };
+  }
+  throw new QtkError(`Hessian of ${n} columns is not positive definite even with damping ${1e3 * damp}. Calibrate with more tokens (--calib-tokens)`);
+}
+
+/** H is n×n row-major, symmetric (f32 or f64); it is not modified. The readable reference: O(n³) in f64. */
+export function prepareHessian(H: Float32Array | Float64Array, n: number, opts: PrepareOptions): PreparedHessian {
+  const walk = hessianWalk(H, n, opts);
+  const { perm, dead, diag, mean } = walk;
+  return dampedFactor(n, walk, opts, (lambda) => {
     const A = new Float64Array(n * n);
     for (let i = 0; i < n; i++) {
       const pi = perm[i]!;
@@ -115,13 +142,12 @@ export function prepareHessian(H: Float32Array | Float64Array, n: number, opts: 
       }
       A[i * n + i] = diag[pi]! + lambda * mean;
     }
-    if (!choleskyLower(A, n)) continue;
+    if (!choleskyLower(A, n)) return undefined;
     const inv = inverseFromCholesky(A, n);
-    if (!choleskyLower(inv, n)) continue;
+    if (!choleskyLower(inv, n)) return undefined;
     // U = Lᵀ of H⁻¹'s lower factor, stored row-major (U[i][k] = L[k][i]).
     const U = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let k = i; k < n; k++) U[i * n + k] = inv[k * n + i]!;
-    return { n, perm, U, dead, importance: Float32Array.from(diag), damp: lambda };
-  }
-  throw new QtkError(`Hessian of ${n} columns is not positive definite even with damping ${1e3 * damp}. Calibrate with more tokens (--calib-tokens)`);
+    return U;
+  });
 }

@@ -46,21 +46,27 @@ export function groupScaleZero(xs: ArrayLike<number>, from: number, to: number, 
   return { scale, zero: Math.min(zero, maxq) };
 }
 
+/** The empty outputs of an integer GPTQ run, and each storage column's group (walk position / group size). */
+export function intOutputs(nRows: number, h: PreparedHessian, o: IntSolveOptions) {
+  const { n, perm } = h;
+  const G = o.groupSize;
+  if (n % G !== 0) throw new RangeError(`rows of ${n} are not whole groups of ${G}`);
+  const nGroups = n / G;
+  const gIdx = new Int32Array(n);
+  for (let i = 0; i < n; i++) gIdx[perm[i]!] = Math.floor(i / G);
+  return {
+    nGroups, maxq: (1 << o.bits) - 1, gIdx,
+    q: new Uint8Array(nRows * n), scale: new Float32Array(nRows * nGroups), zero: new Uint8Array(nRows * nGroups), deq: new Float32Array(nRows * n),
+  };
+}
+
 /** GPTQ-quantizes nRows rows of n values (row-major f32, storage order) into integer groups. */
 export function gptqIntRows(W: Float32Array, nRows: number, h: PreparedHessian, o: IntSolveOptions): IntSolveResult {
   const { n, perm, U, dead } = h;
   const G = o.groupSize;
-  if (n % G !== 0) throw new RangeError(`rows of ${n} are not whole groups of ${G}`);
-  const nGroups = n / G;
-  const maxq = (1 << o.bits) - 1;
+  const { nGroups, maxq, q, scale, zero, deq, gIdx } = intOutputs(nRows, h, o);
   // batches hold whole groups, so a group's scale sees every earlier column's error
   const batch = Math.max(G, Math.round((o.block ?? 128) / G) * G);
-  const q = new Uint8Array(nRows * n);
-  const scale = new Float32Array(nRows * nGroups);
-  const zero = new Uint8Array(nRows * nGroups);
-  const deq = new Float32Array(nRows * n);
-  const gIdx = new Int32Array(n);
-  for (let i = 0; i < n; i++) gIdx[perm[i]!] = Math.floor(i / G);
   const w = new Float64Array(n);
   const err = new Float64Array(batch);
   for (let r = 0; r < nRows; r++) {

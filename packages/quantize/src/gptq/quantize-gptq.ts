@@ -10,8 +10,11 @@ import type { CalibrationOptions } from './calibrate.js';
 import { GptqCheckpoint } from './checkpoint.js';
 import { blockGrid } from './grids.js';
 import { prepareHessian, type PreparedHessian } from './hessian.js';
+import { prepareHessianBlocked } from './hessian-blocked.js';
 import { SequentialCalibration, type LayerHessian } from './sequential.js';
+import { batchColumns, gptqQuantizeSlabs } from './solve-slabs.js';
 import { gptqQuantizeRows } from './solver.js';
+import { GgmlTrailingUpdate } from './walk-ggml.js';
 
 export interface GptqOptions extends CalibrationOptions {
   /** Fraction of mean(diag H) added to the diagonal (default 0.01). */
@@ -21,7 +24,14 @@ export interface GptqOptions extends CalibrationOptions {
   actOrder?: boolean;
   /** Keep the finished-tensor folder after a successful run (default: removed). */
   keepCheckpoint?: boolean;
+  /** 'fast' (default): blocked factorization and slab walk with ggml products; 'reference': the f64
+   *  TypeScript reference, one row at a time. */
+  solver?: 'fast' | 'reference';
 }
+
+/** Rows the fast solver walks together, and columns per inner batch (the batch's bulk as products). */
+const SLAB_ROWS = 128;
+const INNER = 64;
 
 /** Where GPTQ gets each weight's Hessian, and where it reports the values ggml will dequantize. */
 export interface HessianSource {
@@ -30,11 +40,16 @@ export interface HessianSource {
 }
 
 /** The GPTQ rounding for quantizeGguf; one prepared Hessian is kept for the tensors sharing it. */
-export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: string) => void, checkpoint?: GptqCheckpoint): TensorRounding & { restored: number } {
-  let cached: { key: string; h: PreparedHessian } | undefined;
+export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: string) => void, checkpoint?: GptqCheckpoint): TensorRounding & { restored: number; close(): void } {
+  const fast = o.solver !== 'reference';
+  let cached: { key: string; h: PreparedHessian; update?: GgmlTrailingUpdate } | undefined;
   const self = {
     method: 'gptq',
     restored: 0,
+    close() {
+      cached?.update?.free();
+      cached = undefined;
+    },
     async forTensor(name: string, type: GgmlTypeName, ne: readonly number[]) {
       const G = GGML_TYPES[type].blockSize;
       if (!blockGrid(type) || ne.length > 2) return undefined;
@@ -60,14 +75,19 @@ export function gptqRounding(source: HessianSource, o: GptqOptions, log: (line: 
       if (!hf || ne[0] !== hf.nIn || hf.nIn % G !== 0) return undefined;
       const key = `${hf.key}:${G}`;
       if (cached?.key !== key) {
-        cached = { key, h: prepareHessian(hf.H, hf.nIn, { damp: o.damp, groupSize: G, actOrder: o.actOrder }) };
-        if (cached.h.damp > (o.damp ?? 0.01)) log(`notice: ${name}: Hessian needed damping ${cached.h.damp} to be positive definite`);
+        self.close();
+        const po = { damp: o.damp, groupSize: G, actOrder: o.actOrder };
+        const h = fast ? prepareHessianBlocked(hf.H, hf.nIn, { ...po, threads: o.threads }) : prepareHessian(hf.H, hf.nIn, po);
+        // the key holds the block size, so every tensor under it walks the same batches
+        cached = { key, h, update: fast ? new GgmlTrailingUpdate(h, { batch: batchColumns(o.block, G), slabRows: SLAB_ROWS, threads: o.threads }) : undefined };
+        if (h.damp > (o.damp ?? 0.01)) log(`notice: ${name}: Hessian needed damping ${h.damp} to be positive definite`);
       }
-      const h = cached.h;
+      const { h, update } = cached;
       let row = 0;
       const all = checkpoint ? new Uint8Array(total) : undefined;
       return async (src: Float32Array, dst: Uint8Array, nRows: number) => {
-        const r = gptqQuantizeRows(type, src, nRows, h, { block: o.block, dequantized: source.quantizedRows !== undefined }, dst);
+        const so = { block: o.block, dequantized: source.quantizedRows !== undefined };
+        const r = update ? gptqQuantizeSlabs(type, src, nRows, h, { ...so, update, slabRows: SLAB_ROWS, inner: INNER }, dst) : gptqQuantizeRows(type, src, nRows, h, so, dst);
         if (r.dequantized) source.quantizedRows!(name, ne, row, r.dequantized);
         all?.set(dst.subarray(0, nRows * rowBytes), row * rowBytes);
         row += nRows;
@@ -90,19 +110,20 @@ export async function quantizeGptq(opts: QuantizeOptions & GptqOptions): Promise
   const checkpoint = await GptqCheckpoint.open(`${path.resolve(output)}.gptq-checkpoint`, {
     input: path.resolve(opts.input), size: st.size, mtimeMs: st.mtimeMs, preset: opts.preset ?? null, bits: opts.bits ?? null,
     calib: path.resolve(opts.calib), tokens: opts.tokens ?? null, ctx: opts.ctx ?? null, calibOutput: opts.calibOutput ?? null,
-    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder),
+    damp: opts.damp ?? null, block: opts.block ?? null, actOrder: Boolean(opts.actOrder), solver: opts.solver ?? 'fast',
   });
   if (checkpoint.reused > 0) log(`gptq: resuming with ${checkpoint.reused} finished tensors from ${checkpoint.dir}`);
   const cal = await SequentialCalibration.open(opts.input, opts);
   let ok = false;
+  const rounding = gptqRounding(cal, opts, log, checkpoint);
   try {
     log(`gptq: calibrating on ${cal.tokens} tokens (${cal.windowCount} windows), layer by layer through the quantized layers`);
-    const rounding = gptqRounding(cal, opts, log, checkpoint);
     const r = await quantizeGguf({ ...opts, output, rounding });
     if (rounding.restored > 0) log(`gptq: ${rounding.restored} tensors reused from the checkpoint`);
     ok = true;
     return r;
   } finally {
+    rounding.close();
     cal.close();
     if (ok && !opts.keepCheckpoint) await checkpoint.remove();
     else if (!ok) log(`gptq: finished tensors are kept in ${checkpoint.dir}; the same command resumes from them`);

@@ -21,6 +21,12 @@ export interface DecodeStats {
   calls: number;
   /** Tokens in those calls (prompt and generated). */
   tokens: number;
+  /** Seconds inside llama_decode. */
+  decodeSeconds: number;
+  /** Seconds of the steps outside llama_decode: batch layout, sampling, prompt-end checkpoints. */
+  stepSeconds: number;
+  /** Seconds spent saving recurrent-state checkpoints (part of stepSeconds). */
+  checkpointSeconds: number;
 }
 
 export interface Sampled {
@@ -108,7 +114,7 @@ export class SequenceRun {
 }
 
 export class DecodeScheduler {
-  readonly stats: DecodeStats = { calls: 0, tokens: 0 };
+  readonly stats: DecodeStats = { calls: 0, tokens: 0, decodeSeconds: 0, stepSeconds: 0, checkpointSeconds: 0 };
   private readonly seqs: Seq[];
   private scheduled = false;
   private readonly batch: { struct: Record<string, unknown>; token: Int32Array; pos: Int32Array; nSeqId: Int32Array; seqId: Int32Array[]; logits: Int8Array };
@@ -218,12 +224,14 @@ export class DecodeScheduler {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      const t0 = performance.now();
       try {
         this.step();
       } catch (err) {
         // a failure outside llama_decode's own status: no waiting run may hang on it
         for (const s of this.seqs) if (s.run?.waiting) s.run.settle(err instanceof Error ? err : new Error(String(err)));
       }
+      this.stats.stepSeconds += (performance.now() - t0) / 1000;
     });
   }
 
@@ -269,7 +277,11 @@ export class DecodeScheduler {
     }
     b.struct.n_tokens = n;
     const f = this.direct.f;
+    const td = performance.now();
     const r = f.decode(this.direct.ctx, b.struct) as number;
+    const decodeSeconds = (performance.now() - td) / 1000;
+    this.stats.decodeSeconds += decodeSeconds;
+    this.stats.stepSeconds -= decodeSeconds;
     this.stats.calls++;
     this.stats.tokens += n;
     if (r !== 0) {
@@ -289,7 +301,11 @@ export class DecodeScheduler {
       const run = this.seqs[id]!.run!;
       if (!run.promptDone) {
         run.promptDone = true;
-        if (this.direct.recurrent) this.checkpoint(id);
+        if (this.direct.recurrent) {
+          const tc = performance.now();
+          this.checkpoint(id);
+          this.stats.checkpointSeconds += (performance.now() - tc) / 1000;
+        }
       }
       try {
         const logits = run.wantLogits ? new Float32Array(koffiView(f.logitsIth(this.direct.ctx, row), 4 * this.direct.nVocab).slice(0)) : undefined;
