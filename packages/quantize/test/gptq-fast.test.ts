@@ -10,27 +10,14 @@ import { gptqIntRows } from '../src/gptq/int-solver.js';
 import { gptqIntSlabs, gptqQuantizeSlabs } from '../src/gptq/solve-slabs.js';
 import { gptqQuantizeRows } from '../src/gptq/solver.js';
 import { GgmlTrailingUpdate } from '../src/gptq/walk-ggml.js';
-import { gaussian, rng, ROW_KINDS } from './rows.js';
+import { correlatedActivations, rng, ROW_KINDS } from './rows.js';
 
 const N = 512;
 const TOKENS = 768;
 
 /** Tokens × n activations with correlated, unevenly scaled channels, and `deadCols` channels never active. */
 function activations(n: number, seed: number, deadCols = 0): Float32Array {
-  const r = rng(seed);
-  const F = 12;
-  const mix = Float32Array.from({ length: F * n }, () => gaussian(r));
-  const scale = Float32Array.from({ length: n }, (_, j) => (j % 97 < deadCols ? 0 : Math.exp(1.5 * gaussian(r))));
-  const X = new Float32Array(TOKENS * n);
-  for (let t = 0; t < TOKENS; t++) {
-    const z = Array.from({ length: F }, () => gaussian(r));
-    for (let j = 0; j < n; j++) {
-      let s = 0.3 * gaussian(r);
-      for (let k = 0; k < F; k++) s += z[k]! * mix[k * n + j]!;
-      X[t * n + j] = scale[j]! * s;
-    }
-  }
-  return X;
+  return correlatedActivations(TOKENS, n, 12, seed, (j) => j % 97 < deadCols);
 }
 
 function hessianOf(X: Float32Array, n: number): Float32Array {

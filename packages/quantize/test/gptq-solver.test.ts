@@ -8,27 +8,14 @@ import { GPTQ_TYPES } from '../src/gptq/grids.js';
 import { prepareHessian } from '../src/gptq/hessian.js';
 import { gptqQuantizeRows } from '../src/gptq/solver.js';
 import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
-import { gaussian, importanceWeights, rng, ROW_KINDS } from './rows.js';
+import { correlatedActivations, importanceWeights, rng, ROW_KINDS } from './rows.js';
 
 const ggml = loadGgmlQuantizer();
 const N = 512;
 
 /** Tokens × N activations with correlated, unevenly scaled channels (a few shared factors plus noise). */
 function activations(tokens: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const F = 16;
-  const mix = Float32Array.from({ length: F * N }, () => gaussian(r));
-  const scale = Float32Array.from({ length: N }, () => Math.exp(1.5 * gaussian(r)));
-  const X = new Float32Array(tokens * N);
-  for (let t = 0; t < tokens; t++) {
-    const z = Array.from({ length: F }, () => gaussian(r));
-    for (let j = 0; j < N; j++) {
-      let s = 0.3 * gaussian(r);
-      for (let k = 0; k < F; k++) s += z[k]! * mix[k * N + j]!;
-      X[t * N + j] = scale[j]! * s;
-    }
-  }
-  return X;
+  return correlatedActivations(tokens, N, 16, seed);
 }
 
 function hessianOf(X: Float32Array, tokens: number): Float64Array {

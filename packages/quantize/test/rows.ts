@@ -64,3 +64,23 @@ export function importanceWeights(n: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => (r() < 0.03 ? 0 : Math.exp(2 * gaussian(r))));
 }
+
+/**
+ * tokens × n activations with correlated, unevenly scaled channels: `factors` shared Gaussian factors plus
+ * noise, each channel scaled by e^(1.5·g); channels where `dead(j)` holds are never active.
+ */
+export function correlatedActivations(tokens: number, n: number, factors: number, seed: number, dead?: (j: number) => boolean): Float32Array {
+  const r = rng(seed);
+  const mix = Float32Array.from({ length: factors * n }, () => gaussian(r));
+  const scale = Float32Array.from({ length: n }, (_, j) => (dead?.(j) ? 0 : Math.exp(1.5 * gaussian(r))));
+  const X = new Float32Array(tokens * n);
+  for (let t = 0; t < tokens; t++) {
+    const z = Array.from({ length: factors }, () => gaussian(r));
+    for (let j = 0; j < n; j++) {
+      let s = 0.3 * gaussian(r);
+      for (let k = 0; k < factors; k++) s += z[k]! * mix[k * n + j]!;
+      X[t * n + j] = scale[j]! * s;
+    }
+  }
+  return X;
+}
