@@ -264,8 +264,27 @@ export function loadGgml(variant: GgmlVariant = 'cpu'): GgmlLib {
 // such synchronous calls, keep warnings and errors only (level >= 3), then put back whatever logger
 // was there (node-llama-cpp installs its own in the same libggml-base). The JS callback is never
 // left installed: ggml's compute threads must not call into JS.
-let logFns: { get: (cb: unknown[], ud: unknown[]) => void; set: (cb: unknown, ud: unknown) => void; cb: unknown } | undefined;
-function logHooks(base: LibraryHandle, lib: ReturnType<typeof declare>) {
+/** A library's logger getter and setter (ggml's or llama.cpp's), and the callback to install around a call. */
+export interface LogHooks {
+  get: (cb: unknown[], ud: unknown[]) => void;
+  set: (cb: unknown, ud: unknown) => void;
+  cb: unknown;
+}
+
+/** Runs a synchronous call with `hooks.cb` as the library's logger, then puts back whatever logger was there. */
+export function withLogCallback<T>(hooks: LogHooks, fn: () => T): T {
+  const prevCb: unknown[] = [null], prevUd: unknown[] = [null];
+  hooks.get(prevCb, prevUd);
+  hooks.set(hooks.cb, null);
+  try {
+    return fn();
+  } finally {
+    hooks.set(prevCb[0] ?? null, prevUd[0] ?? null);
+  }
+}
+
+let logFns: LogHooks | undefined;
+function logHooks(base: LibraryHandle, lib: ReturnType<typeof declare>): LogHooks {
   const cb = koffi.register((level: number, text: string) => {
     if (level >= 3 || process.env.QTK_GGML_LOG) process.stderr.write(text);
   }, koffi.pointer(lib.logCallbackProto));
@@ -278,15 +297,7 @@ function logHooks(base: LibraryHandle, lib: ReturnType<typeof declare>) {
 
 function withQuietLogs<T>(base: LibraryHandle | undefined, lib: ReturnType<typeof declare>, fn: () => T): T {
   if (base) logFns ??= logHooks(base, lib);
-  if (!logFns) return fn();
-  const prevCb: unknown[] = [null], prevUd: unknown[] = [null];
-  logFns.get(prevCb, prevUd);
-  logFns.set(logFns.cb, null);
-  try {
-    return fn();
-  } finally {
-    logFns.set(prevCb[0] ?? null, prevUd[0] ?? null);
-  }
+  return logFns ? withLogCallback(logFns, fn) : fn();
 }
 
 /** Runs a synchronous ggml call with INFO logging silenced (warnings and errors still print). */

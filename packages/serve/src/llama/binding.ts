@@ -4,7 +4,7 @@
 // llama-server's speed. Struct layouts follow include/llama.h of the bundled llama.cpp and are checked
 // against the library's own defaults when it is loaded.
 import * as path from 'node:path';
-import { koffi, llamaLibFile, loadGgml, LLAMA_LIB, LlamaModelParams as ModelParams, type GgmlVariant } from '@qtk/engine';
+import { koffi, llamaLibFile, loadGgml, LLAMA_LIB, LlamaModelParams as ModelParams, withLogCallback, type GgmlVariant } from '@qtk/engine';
 import { QtkError } from '@qtk/core';
 
 /** ggml_log_level: warnings and errors are kept. */
@@ -162,12 +162,5 @@ export function llamaFns(variant: GgmlVariant = 'cpu'): LlamaFns {
 
 /** Runs `fn` with llama.cpp's INFO logs dropped, then puts back whoever logged before. */
 export function quietly<T>(f: LlamaFns, fn: () => T): T {
-  const prevCb: unknown[] = [null], prevUd: unknown[] = [null];
-  f.logGet(prevCb, prevUd);
-  f.logSet(f.quietLog, null);
-  try {
-    return fn();
-  } finally {
-    f.logSet(prevCb[0] ?? null, prevUd[0] ?? null);
-  }
+  return withLogCallback({ get: f.logGet, set: f.logSet, cb: f.quietLog }, fn);
 }
