@@ -22,20 +22,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importTs } from './serve-run-ts.mjs';
+import { args, fixtureGguf, FIXTURE_LABEL, flag, llamaServerPath, positionals, root } from './serve-common.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const threads = Number(flag('--threads', '2'));
 const tokens = Number(flag('--tokens', '64'));
 const rounds = Number(flag('--rounds', '3'));
 const PROMPT = 'Request 0: write a short story about the number 3.';
 const CHECK = 8;
-const llamaServer = process.env.LLAMA_SERVER ?? path.join(os.homedir(), '.cache/qtk-anchors/build/bin/llama-server');
+const llamaServer = llamaServerPath();
 
 /** Voluntary context switches of all threads of a process (sleeps that need a wake-up). */
 function switches(pid = 'self') {
@@ -206,19 +200,11 @@ if (args[0] === '--child') {
   process.exit(0);
 }
 
-const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
-let modelPath = positional[0] ? path.resolve(positional[0]) : undefined;
-const modelLabel = modelPath ? path.basename(modelPath) : 'qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocab)';
-const tmp = modelPath ? undefined : await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-decode-'));
+const positional = positionals((a) => a.startsWith('--'));
+const tmp = positional[0] ? undefined : await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-decode-'));
 process.on('exit', () => tmp && rmSync(tmp, { recursive: true, force: true }));
-if (!modelPath) {
-  const { generateFixture } = await importTs(path.join(root, 'packages/fixtures/src/index.ts'));
-  const { convertCheckpoint } = await importTs(path.join(root, 'packages/convert/src/index.ts'));
-  const { dir } = await generateFixture({ arch: 'qwen3_5', outDir: path.join(tmp, 'hf'), hidden: 512, layers: 8, dtype: 'f16' });
-  modelPath = path.join(tmp, 'qwen3_5-h512.gguf');
-  await convertCheckpoint({ input: dir, output: modelPath, outtype: 'f16', log: () => {} });
-  await fs.rm(dir, { recursive: true, force: true });
-}
+const modelPath = positional[0] ? path.resolve(positional[0]) : await fixtureGguf(tmp);
+const modelLabel = positional[0] ? path.basename(modelPath) : FIXTURE_LABEL;
 
 const child = (name) =>
   new Promise((resolve, reject) => {

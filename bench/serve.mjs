@@ -23,17 +23,11 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importTs } from './serve-run-ts.mjs';
+import { args, fixtureGguf, FIXTURE_LABEL, flag, llamaServerPath, positionals, root } from './serve-common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const valued = new Set(['--clients', '--requests-per-client', '--max-tokens', '--threads', '--ctx', '--rounds']);
-const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.has(args[i - 1])));
+const positional = positionals((a) => valued.has(a));
 const clientCounts = flag('--clients', '1,4,8').split(',').map(Number);
 const perClient = Number(flag('--requests-per-client', '2'));
 const maxTokens = Number(flag('--max-tokens', '32'));
@@ -42,20 +36,12 @@ const ctxSize = Number(flag('--ctx', '256'));
 const rounds = Number(flag('--rounds', '3'));
 const prebuiltBins = path.join(root, `node_modules/@node-llama-cpp/${process.platform}-${process.arch}/bins/${process.platform}-${process.arch}`);
 const withPrebuilt = !args.includes('--no-prebuilt-anchor') && process.platform === 'linux' && existsSync(prebuiltBins);
-const llamaServer = process.env.LLAMA_SERVER ?? path.join(os.homedir(), '.cache/qtk-anchors/build/bin/llama-server');
+const llamaServer = llamaServerPath();
 if (!existsSync(llamaServer)) throw new Error(`llama-server not found at ${llamaServer}: build it (see the header of bench/serve.mjs) or set LLAMA_SERVER.`);
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'qtk-bench-serve-'));
-let modelPath = positional[0] ? path.resolve(positional[0]) : undefined;
-const modelLabel = modelPath ? path.basename(modelPath) : 'qwen3_5 fixture (f16, hidden 512, 8 layers, real Qwen3 vocab)';
-if (!modelPath) {
-  const { generateFixture } = await importTs(path.join(root, 'packages/fixtures/src/index.ts'));
-  const { convertCheckpoint } = await importTs(path.join(root, 'packages/convert/src/index.ts'));
-  const { dir } = await generateFixture({ arch: 'qwen3_5', outDir: path.join(tmp, 'hf'), hidden: 512, layers: 8, dtype: 'f16' });
-  modelPath = path.join(tmp, 'qwen3_5-h512.gguf');
-  await convertCheckpoint({ input: dir, output: modelPath, outtype: 'f16', log: () => {} });
-  await fs.rm(dir, { recursive: true, force: true });
-}
+const modelPath = positional[0] ? path.resolve(positional[0]) : await fixtureGguf(tmp);
+const modelLabel = positional[0] ? path.basename(modelPath) : FIXTURE_LABEL;
 
 /** llama-server linked against node-llama-cpp's prebuilt libraries: a folder with a copy of the binary and
  *  of its server/common/mtmd libraries, and links named as llama-server asks (libllama.so.0, libggml.so.0,
