@@ -10,7 +10,7 @@ import { gptqIntRows } from '../src/gptq/int-solver.js';
 import { gptqIntSlabs, gptqQuantizeSlabs } from '../src/gptq/solve-slabs.js';
 import { gptqQuantizeRows } from '../src/gptq/solver.js';
 import { GgmlTrailingUpdate } from '../src/gptq/walk-ggml.js';
-import { correlatedActivations, rng, ROW_KINDS } from './rows.js';
+import { correlatedActivations, outputError, rng, ROW_KINDS } from './rows.js';
 
 const N = 512;
 const TOKENS = 768;
@@ -38,19 +38,6 @@ function weights(n: number, nRows: number, seed: number): Float32Array {
   const W = new Float32Array(nRows * n);
   for (let i = 0; i < nRows; i++) W.set(ROW_KINDS[kinds[i % kinds.length]!]!(n, r), i * n);
   return W;
-}
-
-/** ‖(W − Ŵ)Xᵀ‖² over rows and tokens. */
-function outputError(W: Float32Array, Wq: Float32Array, nRows: number, X: Float32Array, n: number): number {
-  let s = 0;
-  for (let r = 0; r < nRows; r++) {
-    for (let t = 0; t < TOKENS; t++) {
-      let d = 0;
-      for (let j = 0; j < n; j++) d += (W[r * n + j]! - Wq[r * n + j]!) * X[t * n + j]!;
-      s += d * d;
-    }
-  }
-  return s;
 }
 
 const sameFraction = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -97,7 +84,7 @@ describe('GPTQ slab walk', () => {
       const h = prepareHessian(H, N, { groupSize: GGML_TYPES[type].blockSize });
       const ref = gptqQuantizeRows(type, W, nRows, h, { dequantized: true });
       const fast = withGgml(h, 256, 16, (update) => gptqQuantizeSlabs(type, W, nRows, h, { dequantized: true, slabRows: 16, update, inner: 32 }));
-      const e0 = outputError(W, ref.dequantized!, nRows, X, N), e1 = outputError(W, fast.dequantized!, nRows, X, N);
+      const e0 = outputError(W, ref.dequantized!, nRows, X, TOKENS, N), e1 = outputError(W, fast.dequantized!, nRows, X, TOKENS, N);
       expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
       expect(sameFraction(fast.bytes, ref.bytes)).toBeGreaterThan(0.9);
     });
@@ -107,7 +94,7 @@ describe('GPTQ slab walk', () => {
     const h = prepareHessian(H, N, { groupSize: 128 });
     const ref = gptqIntRows(W, nRows, h, { bits: 4, groupSize: 128 });
     const fast = withGgml(h, 128, 16, (update) => gptqIntSlabs(W, nRows, h, { bits: 4, groupSize: 128, slabRows: 16, update, inner: 32 }));
-    const e0 = outputError(W, ref.dequantized, nRows, X, N), e1 = outputError(W, fast.dequantized, nRows, X, N);
+    const e0 = outputError(W, ref.dequantized, nRows, X, TOKENS, N), e1 = outputError(W, fast.dequantized, nRows, X, TOKENS, N);
     expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
     expect(sameFraction(fast.q, ref.q)).toBeGreaterThan(0.95);
   });
@@ -157,7 +144,7 @@ describe('blocked Hessian factorization', () => {
     const ref = gptqQuantizeRows('Q8_0', W, nRows, prepareHessian(H, n, { groupSize: 32 }), { dequantized: true });
     const hb = prepareHessianBlocked(H, n, { groupSize: 32, blockSize: 128, threads: 2 });
     const fast = withGgml(hb, 128, 8, (update) => gptqQuantizeSlabs('Q8_0', W, nRows, hb, { dequantized: true, slabRows: 8, update, inner: 32 }));
-    const e0 = outputError(W, ref.dequantized!, nRows, X, n), e1 = outputError(W, fast.dequantized!, nRows, X, n);
+    const e0 = outputError(W, ref.dequantized!, nRows, X, TOKENS, n), e1 = outputError(W, fast.dequantized!, nRows, X, TOKENS, n);
     expect(Math.abs(e1 / e0 - 1)).toBeLessThan(0.01);
   });
 });

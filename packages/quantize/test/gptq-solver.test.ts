@@ -8,7 +8,7 @@ import { GPTQ_TYPES } from '../src/gptq/grids.js';
 import { prepareHessian } from '../src/gptq/hessian.js';
 import { gptqQuantizeRows } from '../src/gptq/solver.js';
 import { loadGgmlQuantizer } from '../src/native/ggml-quantize.js';
-import { correlatedActivations, importanceWeights, rng, ROW_KINDS } from './rows.js';
+import { correlatedActivations, importanceWeights, outputError, rng, ROW_KINDS } from './rows.js';
 
 const ggml = loadGgmlQuantizer();
 const N = 512;
@@ -25,19 +25,6 @@ function hessianOf(X: Float32Array, tokens: number): Float64Array {
     for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) H[i * N + j] += (2 / tokens) * x[i]! * x[j]!;
   }
   return H;
-}
-
-/** ‖(W − Ŵ)Xᵀ‖² summed over rows and tokens. */
-function outputError(W: Float32Array, Wq: Float32Array, nRows: number, X: Float32Array, tokens: number): number {
-  let s = 0;
-  for (let r = 0; r < nRows; r++) {
-    for (let t = 0; t < tokens; t++) {
-      let d = 0;
-      for (let j = 0; j < N; j++) d += (W[r * N + j]! - Wq[r * N + j]!) * X[t * N + j]!;
-      s += d * d;
-    }
-  }
-  return s;
 }
 
 /** Weight-like rows (no all-zero sub-blocks, whose codes any level fits): two of each kind. */
@@ -94,7 +81,7 @@ describe('GPTQ solver in ggml block formats', () => {
       codec.quantizeBlocks(W, rtnBytes, nRows, N, h.importance);
       const rtn = new Float32Array(nRows * N);
       codec.dequantizeBlocks(rtnBytes, rtn, nRows * N);
-      const e = outputError(W, dequantized!, nRows, X, tokens), e0 = outputError(W, rtn, nRows, X, tokens);
+      const e = outputError(W, dequantized!, nRows, X, tokens, N), e0 = outputError(W, rtn, nRows, X, tokens, N);
       expect(e / e0).toBeLessThan(0.9);
     });
   }

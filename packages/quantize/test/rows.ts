@@ -84,3 +84,16 @@ export function correlatedActivations(tokens: number, n: number, factors: number
   }
   return X;
 }
+
+/** ‖(W − Ŵ)Xᵀ‖² summed over nRows rows of n and `tokens` activation rows of n. */
+export function outputError(W: Float32Array, Wq: Float32Array, nRows: number, X: Float32Array, tokens: number, n: number): number {
+  let s = 0;
+  for (let r = 0; r < nRows; r++) {
+    for (let t = 0; t < tokens; t++) {
+      let d = 0;
+      for (let j = 0; j < n; j++) d += (W[r * n + j]! - Wq[r * n + j]!) * X[t * n + j]!;
+      s += d * d;
+    }
+  }
+  return s;
+}

@@ -13,27 +13,13 @@
 // Xᵀ for X = M⁻¹ (block forward substitution of M·X = I, right-looking: one product per block row).
 // The diagonal blocks of M⁻¹ stay in f64 here.
 import { Backend, GgmlContext, GraphRunner, type Tensor } from '@qtk/engine';
-import { choleskyLower, dampedFactor, hessianWalk, type PrepareOptions, type PreparedHessian } from './hessian.js';
+import { choleskyLower, dampedFactor, hessianWalk, invertLower, type PrepareOptions, type PreparedHessian } from './hessian.js';
 
 export interface BlockedOptions extends PrepareOptions {
   /** Rows and columns per block (default 256). */
   blockSize?: number;
   /** CPU threads for the products (default: the engine's default). */
   threads?: number;
-}
-
-/** Inverse of a lower-triangular b×b (row-major, f64), by forward substitution. */
-function invertLower(L: Float64Array, b: number): Float64Array {
-  const X = new Float64Array(b * b);
-  for (let j = 0; j < b; j++) {
-    X[j * b + j] = 1 / L[j * b + j]!;
-    for (let i = j + 1; i < b; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s += L[i * b + k]! * X[k * b + j]!;
-      X[i * b + j] = -s / L[i * b + i]!;
-    }
-  }
-  return X;
 }
 
 export function prepareHessianBlocked(H: Float32Array | Float64Array, n: number, opts: BlockedOptions): PreparedHessian {

@@ -48,9 +48,8 @@ export function choleskyLower(a: Float64Array, n: number): boolean {
   return true;
 }
 
-/** H⁻¹ from its lower Cholesky factor L (H = LLᵀ): H⁻¹ = L⁻ᵀL⁻¹. */
-function inverseFromCholesky(L: Float64Array, n: number): Float64Array {
-  // Li = L⁻¹ (lower), by forward substitution column by column.
+/** Inverse of a lower-triangular n×n (row-major, f64), by forward substitution column by column. */
+export function invertLower(L: Float64Array, n: number): Float64Array {
   const Li = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     Li[j * n + j] = 1 / L[j * n + j]!;
@@ -60,6 +59,12 @@ function inverseFromCholesky(L: Float64Array, n: number): Float64Array {
       Li[i * n + j] = -s / L[i * n + i]!;
     }
   }
+  return Li;
+}
+
+/** H⁻¹ from its lower Cholesky factor L (H = LLᵀ): H⁻¹ = L⁻ᵀL⁻¹. */
+function inverseFromCholesky(L: Float64Array, n: number): Float64Array {
+  const Li = invertLower(L, n);
   const inv = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
